@@ -1,0 +1,30 @@
+# Copyright 2026 account_ap_sync contributors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0).
+{
+    "name": "AP Automation Sync",
+    "summary": "Connect an AP automation platform (capture, approval, work queues) to Odoo "
+    "vendor bills with signed webhooks, idempotent staging and a transactional outbox",
+    "version": "18.0.1.0.0",
+    "category": "Accounting/Accounting",
+    "website": "https://github.com/account-ap-sync/account_ap_sync",
+    "author": "account_ap_sync contributors",
+    "license": "LGPL-3",
+    "application": False,
+    "installable": True,
+    "depends": ["account", "purchase_stock", "mail"],
+    "external_dependencies": {
+        "python": ["requests", "jsonschema", "cryptography", "standardwebhooks"],
+    },
+    "data": [
+        "security/ap_sync_security.xml",
+        "security/ir.model.access.csv",
+        "data/ir_cron.xml",
+        "wizards/ap_platform_rotate_secret_views.xml",
+        "views/ap_platform_views.xml",
+        "views/ap_sync_log_views.xml",
+        "views/ap_sync_menus.xml",
+    ],
+    "demo": [
+        "demo/ap_sync_demo.xml",
+    ],
+}

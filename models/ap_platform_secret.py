@@ -1,0 +1,56 @@
+from odoo import api, fields, models
+
+from ..utils import crypto
+
+SECRET_KINDS = [
+    ("api_key", "API key"),
+    ("webhook_secret", "Webhook secret"),
+    ("webhook_secret_previous", "Previous webhook secret"),
+]
+
+
+class ApPlatformSecret(models.Model):
+    """Encrypted secrets of a platform.
+
+    A separate table that no group may read, write or export: only this module's code reaches it,
+    through ``sudo()``, and only the Fernet token is stored. Managers set secrets through the
+    write-only fields of ``ap.platform``.
+    """
+
+    _name = "ap.platform.secret"
+    _description = "AP Platform Secret (encrypted)"
+    _log_access = True
+
+    platform_id = fields.Many2one("ap.platform", required=True, ondelete="cascade", index=True)
+    kind = fields.Selection(SECRET_KINDS, required=True)
+    token = fields.Char(required=True, help="Fernet token; the key is outside the database.")
+
+    _sql_constraints = [
+        ("platform_kind_uniq", "unique(platform_id, kind)", "A platform holds one secret of each kind."),
+    ]
+
+    @api.model
+    def _set(self, platform, kind, clear):
+        """Store (or clear, with an empty value) one secret of ``platform``."""
+        record = self.sudo().search([("platform_id", "=", platform.id), ("kind", "=", kind)])
+        if not clear:
+            record.unlink()
+            return
+        token = crypto.encrypt(clear)
+        if record:
+            record.write({"token": token})
+        else:
+            self.sudo().create({"platform_id": platform.id, "kind": kind, "token": token})
+
+    @api.model
+    def _get(self, platform, kind):
+        record = self.sudo().search([("platform_id", "=", platform.id), ("kind", "=", kind)])
+        return crypto.decrypt(record.token) if record else None
+
+    @api.model
+    def _reencrypt_all(self):
+        """Re-encrypt every secret with the primary key (see README, "Rotating the key")."""
+        records = self.sudo().search([])
+        for record in records:
+            record.token = crypto.rotate(record.token)
+        return len(records)

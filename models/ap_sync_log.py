@@ -1,0 +1,167 @@
+import json
+import logging
+from datetime import timedelta
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from ..utils.redact import redact
+
+_logger = logging.getLogger(__name__)
+
+RETENTION_PARAM = "account_ap_sync.log_retention_days"
+DEFAULT_RETENTION_DAYS = 90
+TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+class ApSyncLog(models.Model):
+    """Append-only journal of every request received from and every call made to a platform.
+
+    Bodies are kept only as redacted attachments; secrets, signatures and API keys never reach it.
+    """
+
+    _name = "ap.sync.log"
+    _description = "AP Sync Log"
+    _order = "id desc"
+    _rec_name = "endpoint"
+
+    direction = fields.Selection(
+        [("inbound", "Inbound"), ("outbound", "Outbound")], required=True, index=True
+    )
+    platform_id = fields.Many2one("ap.platform", index=True, ondelete="restrict")
+    company_id = fields.Many2one("res.company", index=True)
+    method = fields.Char(string="HTTP Method")
+    endpoint = fields.Char(required=True)
+    event_type = fields.Char(index=True)
+    event_id = fields.Char(
+        string="Event / Message ID",
+        index=True,
+        help="webhook-id of an inbound event, " "Idempotency-Key of an outbound message.",
+    )
+    http_status = fields.Integer(string="HTTP Status")
+    duration_ms = fields.Integer(string="Duration (ms)")
+    outcome = fields.Selection(
+        [
+            ("success", "Success"),
+            ("duplicate", "Duplicate"),
+            ("rejected", "Rejected"),
+            ("error", "Error"),
+        ],
+        required=True,
+        index=True,
+        help="Success: accepted or answered 2xx. Duplicate: a redelivery, no new work. Rejected: refused "
+        "for good (4xx). Error: transient failure (timeout, connection error, 5xx, 429).",
+    )
+    error = fields.Text()
+    reference = fields.Char(help="Business reference (staging record, bill, outbox message).")
+    res_model = fields.Char(string="Related Model")
+    res_id = fields.Many2oneReference(string="Related Record", model_field="res_model")
+    body_attachment_id = fields.Many2one("ir.attachment", string="Request Body", readonly=True)
+    response_attachment_id = fields.Many2one("ir.attachment", string="Response Body", readonly=True)
+    payload_purged = fields.Boolean(readonly=True)
+
+    # ------------------------------------------------------------------ append-only
+    def write(self, vals):
+        if not self.env.context.get("ap_sync_log_internal"):
+            raise UserError(_("Sync log entries are append-only: they cannot be changed."))
+        return super().write(vals)
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_never(self):
+        if not self.env.context.get("ap_sync_log_internal"):
+            raise UserError(_("Sync log entries are append-only: they cannot be deleted."))
+
+    def _compute_display_name(self):
+        for log in self:
+            arrow = "→" if log.direction == "outbound" else "←"
+            log.display_name = f"{arrow} {log.method or ''} {log.endpoint} {log.http_status or ''}".strip()
+
+    # ------------------------------------------------------------------ writing
+    @api.model
+    def _outcome_for_status(self, status):
+        if status is None or status in TRANSIENT_STATUSES or status >= 500:
+            return "error"
+        if 200 <= status < 300:
+            return "success"
+        return "rejected"
+
+    @api.model
+    def _log_call(self, request_body=None, response_body=None, platform=None, **values):
+        """Create one entry (as superuser); bodies become redacted JSON attachments."""
+        if platform:
+            values.setdefault("platform_id", platform.id)
+            values.setdefault("company_id", platform.sudo().company_id.id)
+        values = {key: value for key, value in values.items() if value is not None}
+        log = self.sudo().create(values)
+        attachments = {}
+        if request_body is not None:
+            attachments["body_attachment_id"] = log._attach_body("request", request_body)
+        if response_body is not None:
+            attachments["response_attachment_id"] = log._attach_body("response", response_body)
+        if attachments:
+            log.with_context(ap_sync_log_internal=True).write(attachments)
+        return log
+
+    def _attach_body(self, label, body):
+        """Store a body as an attachment of this entry, redacted when it is JSON."""
+        self.ensure_one()
+        if isinstance(body, bytes):
+            try:
+                body = json.loads(body)
+            except ValueError:
+                raw = body
+            else:
+                raw = None
+        elif isinstance(body, str):
+            try:
+                body = json.loads(body)
+            except ValueError:
+                raw = body.encode()
+            else:
+                raw = None
+        else:
+            raw = None
+        if raw is None:
+            raw = json.dumps(redact(body), indent=1, ensure_ascii=False, default=str).encode()
+            mimetype, ext = "application/json", "json"
+        else:
+            mimetype, ext = "application/octet-stream", "bin"
+        return (
+            self.env["ir.attachment"]
+            .sudo()
+            .create(
+                {
+                    "name": f"sync-log-{self.id}-{label}.{ext}",
+                    "raw": raw,
+                    "mimetype": mimetype,
+                    "res_model": self._name,
+                    "res_id": self.id,
+                }
+            )
+            .id
+        )
+
+    # ------------------------------------------------------------------ retention
+    @api.model
+    def _get_retention_days(self):
+        value = self.env["ir.config_parameter"].sudo().get_param(RETENTION_PARAM, DEFAULT_RETENTION_DAYS)
+        try:
+            return max(1, int(value))
+        except (TypeError, ValueError):
+            return DEFAULT_RETENTION_DAYS
+
+    @api.model
+    def _cron_purge_payloads(self, batch_size=1000):
+        """Delete body attachments of entries older than the retention period; the entries stay."""
+        limit_date = fields.Datetime.now() - timedelta(days=self._get_retention_days())
+        logs = self.sudo().search(
+            [("create_date", "<", limit_date), ("payload_purged", "=", False)], limit=batch_size
+        )
+        attachments = (logs.body_attachment_id | logs.response_attachment_id).sudo()
+        count = len(attachments)
+        attachments.unlink()
+        logs.with_context(ap_sync_log_internal=True).write({"payload_purged": True})
+        _logger.info("AP Sync: purged %d log payloads older than %s", count, limit_date)
+        if len(logs) == batch_size:
+            self.env.ref("account_ap_sync.ir_cron_ap_sync_log_purge")._trigger()
+        return count

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# make setup: prepare a development machine for account_ap_sync.
+#
+# Idempotent: a second run changes nothing that is already in place.
+# Finds Odoo 18.0 Community at $ODOO_SRC, else /opt/odoo/18.0, else clones
+# branch 18.0 of the official repository to /opt/odoo/18.0.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PYTHON="${PYTHON:-python3.11}"
+VENV="$ROOT/.venv"
+ODOO_DEFAULT=/opt/odoo/18.0
+ODOO_SRC="${ODOO_SRC:-}"
+DB_USER="${AP_SYNC_DB_USER:-ap_sync}"
+DB_PASSWORD="${AP_SYNC_DB_PASSWORD:-ap_sync}"
+CONF="$ROOT/odoo.conf"
+ADDONS_LINK_DIR="$ROOT/.addons"
+
+say() { printf '==> %s\n' "$*"; }
+die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else die "need root for: $*  (install sudo or run as root)"; fi; }
+as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
+
+# --- 1. Python ---------------------------------------------------------------
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+"$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 10) else 1)' \
+  || die "Python 3.10+ is required (3.11 recommended); found $("$PYTHON" --version 2>&1). Set PYTHON=/path/to/python3.11."
+
+# --- 2. Odoo source ----------------------------------------------------------
+if [ -z "$ODOO_SRC" ]; then
+  ODOO_SRC="$ODOO_DEFAULT"
+  if [ ! -f "$ODOO_SRC/odoo/release.py" ]; then
+    command -v git >/dev/null || die "Odoo not found at $ODOO_SRC and git is missing: install git or set ODOO_SRC to an Odoo 18.0 tree."
+    say "Cloning Odoo 18.0 Community into $ODOO_SRC"
+    as_root mkdir -p "$(dirname "$ODOO_SRC")"
+    as_root git clone --depth 1 --branch 18.0 https://github.com/odoo/odoo.git "$ODOO_SRC" \
+      || die "could not clone Odoo 18.0. Put an Odoo 18.0 Community tree at $ODOO_DEFAULT or set ODOO_SRC."
+  fi
+fi
+[ -f "$ODOO_SRC/odoo/release.py" ] || die "ODOO_SRC=$ODOO_SRC is not an Odoo source tree (no odoo/release.py)."
+grep -q "^version_info = (18, 0," "$ODOO_SRC/odoo/release.py" \
+  || die "$ODOO_SRC is not Odoo 18.0 (see odoo/release.py). Point ODOO_SRC at an Odoo 18.0 Community tree."
+[ -d "$ODOO_SRC/addons/account" ] || die "$ODOO_SRC/addons/account is missing: the Odoo tree is incomplete."
+[ ! -d "$ODOO_SRC/addons/web_enterprise" ] || die "$ODOO_SRC contains Enterprise code (web_enterprise): use a Community tree."
+say "Odoo source: $ODOO_SRC"
+
+# --- 3. System packages (Debian) ---------------------------------------------
+need_pkgs=()
+command -v pg_ctlcluster >/dev/null || need_pkgs+=(postgresql)
+command -v pg_config >/dev/null || need_pkgs+=(libpq-dev)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  command -v apt-get >/dev/null || die "missing system packages: ${need_pkgs[*]} (install PostgreSQL server and libpq development files)."
+  say "Installing system packages: ${need_pkgs[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null \
+    || die "apt-get install ${need_pkgs[*]} failed"
+fi
+
+# --- 4. Virtual environment and Python packages ------------------------------
+if [ ! -x "$VENV/bin/python" ]; then
+  say "Creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+PY="$VENV/bin/python"
+mkdir -p "$VENV/ap_sync"
+# Odoo's pinned sdists (e.g. psycopg2, gevent) do not build with setuptools>=70.
+echo 'setuptools<70' > "$VENV/ap_sync/constraints.txt"
+export PIP_CONSTRAINT="$VENV/ap_sync/constraints.txt"
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+# pip, without the noise of find-links folders that a machine may name but not have.
+pip_quiet() {
+  local out rc=0
+  out="$(mktemp)"
+  "$PY" -m pip install -q "$@" >"$out" 2>&1 || rc=$?
+  grep -v "^WARNING: Location 'file:" "$out" || true
+  rm -f "$out"
+  return $rc
+}
+
+# Odoo's requirements, without python-ldap (needs libldap headers; only auth_ldap uses it).
+grep -v -i '^python-ldap' "$ODOO_SRC/requirements.txt" > "$VENV/ap_sync/odoo-requirements.txt"
+stamp="$VENV/ap_sync/installed.sha"
+want="$(cat "$VENV/ap_sync/odoo-requirements.txt" requirements.txt requirements-test.txt | sha256sum | cut -d' ' -f1) $ODOO_SRC"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  say "Installing Odoo's Python requirements (this takes a few minutes the first time)"
+  pip_quiet -r "$VENV/ap_sync/odoo-requirements.txt" \
+    || die "installing Odoo's requirements failed (see pip's message above)."
+  say "Installing account_ap_sync requirements"
+  pip_quiet -r requirements.txt -r requirements-test.txt \
+    || die "installing requirements.txt / requirements-test.txt failed."
+  echo "$want" > "$stamp"
+else
+  say "Python packages already installed"
+fi
+# Make the Odoo tree importable from the venv (no copy of Odoo's code).
+site="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+echo "$ODOO_SRC" > "$site/odoo-src.pth.tmp"
+if ! cmp -s "$site/odoo-src.pth.tmp" "$site/odoo-src.pth"; then mv "$site/odoo-src.pth.tmp" "$site/odoo-src.pth"; else rm "$site/odoo-src.pth.tmp"; fi
+"$PY" -c 'import odoo, odoo.release as r; assert r.version_info[:2] == (18, 0)' || die "odoo is not importable from $VENV"
+
+# --- 5. PostgreSQL -----------------------------------------------------------
+if command -v pg_lsclusters >/dev/null; then
+  if ! pg_lsclusters -h | awk '$4 == "online" {found=1} END {exit !found}'; then
+    cluster="$(pg_lsclusters -h | head -1 | awk '{print $1" "$2}')"
+    [ -n "$cluster" ] || die "no PostgreSQL cluster exists: create one with pg_createcluster 15 main."
+    say "Starting PostgreSQL cluster $cluster"
+    as_root pg_ctlcluster $cluster start || die "pg_ctlcluster $cluster start failed: see /var/log/postgresql/."
+  fi
+fi
+for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 && break; sleep 1; done
+pg_isready -q -h 127.0.0.1 || die "PostgreSQL does not answer on 127.0.0.1:5432."
+if ! as_postgres psql -tAc "SELECT 1 FROM pg_roles WHERE rolname='$DB_USER'" | grep -q 1; then
+  say "Creating PostgreSQL role $DB_USER"
+  as_postgres psql -q -c "CREATE ROLE \"$DB_USER\" LOGIN CREATEDB PASSWORD '$DB_PASSWORD'"
+fi
+
+# --- 6. Addons path link and odoo.conf ----------------------------------------
+mkdir -p "$ADDONS_LINK_DIR"
+[ -L "$ADDONS_LINK_DIR/account_ap_sync" ] || ln -sfn "$ROOT" "$ADDONS_LINK_DIR/account_ap_sync"
+key=""
+[ -f "$CONF" ] && key="$(sed -n 's/^ap_sync_encryption_key *= *//p' "$CONF")"
+[ -n "$key" ] || key="$("$PY" -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+cat > "$CONF.tmp" <<CONF
+[options]
+; Development configuration written by "make setup" (not committed).
+addons_path = $ODOO_SRC/addons,$ODOO_SRC/odoo/addons,$ADDONS_LINK_DIR
+data_dir = $ROOT/.data
+db_host = 127.0.0.1
+db_port = 5432
+db_user = $DB_USER
+db_password = $DB_PASSWORD
+http_interface = 127.0.0.1
+http_port = 8069
+admin_passwd = admin
+list_db = True
+; Fernet key for account_ap_sync secrets. Keep it outside the database; see README.rst.
+ap_sync_encryption_key = $key
+CONF
+if ! cmp -s "$CONF.tmp" "$CONF"; then mv "$CONF.tmp" "$CONF"; chmod 600 "$CONF"; say "Wrote $CONF"; else rm "$CONF.tmp"; fi
+
+say "Setup complete. Next: make test (or make run)."

@@ -1,0 +1,1 @@
+from . import ap_platform_rotate_secret
