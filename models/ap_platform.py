@@ -5,6 +5,7 @@ import time
 from datetime import timedelta
 
 import requests
+from requests.adapters import HTTPAdapter
 from standardwebhooks.webhooks import Webhook
 
 from odoo import _, api, fields, models
@@ -27,11 +28,21 @@ TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 _session_store = threading.local()
 
 
+class _TimeoutAdapter(HTTPAdapter):
+    """Applies the contract's timeouts (5 s connect, 30 s read) to every call made without one."""
+
+    def send(self, request, timeout=None, **kwargs):
+        return super().send(request, timeout=timeout or (CONNECT_TIMEOUT, READ_TIMEOUT), **kwargs)
+
+
 def _http_session():
     """One keep-alive ``requests.Session`` per thread (cron workers and request threads)."""
     session = getattr(_session_store, "session", None)
     if session is None:
         session = _session_store.session = requests.Session()
+        adapter = _TimeoutAdapter()
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
     return session
 
 
@@ -378,7 +389,6 @@ class ApPlatform(models.Model):
                 params=params,
                 json=payload,
                 headers=headers,
-                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
             )
         except requests.Timeout as exc:
             error = PlatformCallError(_("Timeout calling %s %s", method, path), transient=True)

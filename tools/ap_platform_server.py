@@ -782,14 +782,14 @@ class ApPlatformServer:
         def _stop(_signum, _frame):
             done.set()
 
-        previous = signal.signal(signal.SIGTERM, _stop)
+        # SIGINT is handled explicitly too: a shell starting the server in the background ignores it otherwise.
+        previous = {signum: signal.signal(signum, _stop) for signum in (signal.SIGINT, signal.SIGTERM)}
         try:
             while not done.wait(0.5):
                 pass
-        except KeyboardInterrupt:
-            pass
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
             self.stop()
 
     # -- state and faults --------------------------------------------------------------------------------

@@ -23,10 +23,13 @@ fi
 check_install_log "$install_log"
 
 echo "==> Running the test suite"
-cd "$ROOT/.addons/account_ap_sync"
+# pytest-odoo names the addon after the folder the tests sit in: run them through the
+# addons-path link named account_ap_sync, not through the checkout folder.
+cd "$ROOT/.addons"
 set +e
-"$PY" -m pytest -p no:cacheprovider --odoo-config="$CONF" --odoo-database="$DB" --odoo-http \
-  --odoo-log-level=warn tests "$@"
+PYTHONPATH="$ROOT/tools${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m pytest -p no:cacheprovider -p pytest_ap_sync --rootdir="$ROOT/.addons/account_ap_sync" \
+  --odoo-config="$CONF" --odoo-database="$DB" --odoo-http --odoo-extra=test-enable \
+  --odoo-log-level=warn "$ROOT/.addons/account_ap_sync/tests" "$@"
 rc=$?
 set -e
 exit $rc

@@ -1,0 +1,91 @@
+"""Shared fixtures for account_ap_sync tests: companies, users, platforms and the reference server."""
+
+import logging
+import sys
+from pathlib import Path
+
+from odoo.tests import new_test_user
+from odoo.tests.common import TransactionCase
+
+TOOLS_DIR = Path(__file__).resolve().parents[1] / "tools"
+if str(TOOLS_DIR) not in sys.path:
+    sys.path.insert(0, str(TOOLS_DIR))
+
+from ap_platform_server import ApPlatformServer, make_invoice, make_vendor, sign_headers  # noqa: E402
+
+__all__ = ["ApPlatformServer", "ApSyncCase", "CapturedLogs", "make_invoice", "make_vendor", "sign_headers"]
+
+WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+OTHER_SECRET = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
+API_KEY = "test-api-key-7f3c9a1d2e"
+
+
+class CapturedLogs(logging.Handler):
+    """Collects every record logged anywhere (root logger, DEBUG) while active."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.lines = []
+
+    def emit(self, record):
+        try:
+            self.lines.append(self.format(record))
+        except Exception:  # pragma: no cover - a broken record is still a record
+            self.lines.append(str(record.msg))
+
+    LOGGERS = ("", "odoo", "odoo.addons", "urllib3", "requests")
+
+    def __enter__(self):
+        self.old_levels = {name: logging.getLogger(name).level for name in self.LOGGERS}
+        for name in self.LOGGERS:
+            logging.getLogger(name).setLevel(logging.DEBUG)
+        logging.getLogger().addHandler(self)
+        return self
+
+    def __exit__(self, *exc):
+        logging.getLogger().removeHandler(self)
+        for name, level in self.old_levels.items():
+            logging.getLogger(name).setLevel(level)
+
+    @property
+    def text(self):
+        return "\n".join(self.lines)
+
+
+class ApSyncCase(TransactionCase):
+    """Two companies, a manager, an AP user per company, an outsider, and a platform per company."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env = cls.env(context=dict(cls.env.context, tracking_disable=False))
+        cls.company_a = cls.env.company
+        cls.company_b = cls.env["res.company"].create({"name": "AP Sync Test Company B"})
+        companies = (cls.company_a | cls.company_b).ids
+        cls.manager = new_test_user(
+            cls.env,
+            login="ap_manager",
+            groups="base.group_user,account_ap_sync.group_ap_sync_manager",
+            company_id=cls.company_a.id,
+            company_ids=[(6, 0, companies)],
+        )
+        cls.ap_user_a = new_test_user(
+            cls.env,
+            login="ap_user_a",
+            groups="base.group_user,account_ap_sync.group_ap_sync_user",
+            company_id=cls.company_a.id,
+            company_ids=[(6, 0, cls.company_a.ids)],
+        )
+        cls.outsider = new_test_user(cls.env, login="ap_outsider", groups="base.group_user")
+        cls.platform = cls.env["ap.platform"].create(
+            {
+                "name": "Test Platform A",
+                "code": "test_a",
+                "company_id": cls.company_a.id,
+                "webhook_secret": WEBHOOK_SECRET,
+                "api_key": API_KEY,
+            }
+        )
+        cls.platform_b = cls.env["ap.platform"].create(
+            {"name": "Test Platform B", "code": "test_b", "company_id": cls.company_b.id}
+        )
