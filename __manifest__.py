@@ -18,10 +18,14 @@
     "data": [
         "security/ap_sync_security.xml",
         "security/ir.model.access.csv",
+        "data/ir_sequence.xml",
         "data/ir_cron.xml",
+        "data/ir_actions_server.xml",
         "wizards/ap_platform_rotate_secret_views.xml",
         "views/ap_platform_views.xml",
         "views/ap_sync_log_views.xml",
+        "views/ap_sync_event_views.xml",
+        "views/ap_invoice_staging_views.xml",
         "views/ap_sync_menus.xml",
     ],
     "demo": [

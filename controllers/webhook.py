@@ -1,0 +1,240 @@
+"""POST /ap_sync/webhook/<platform_code>: Standard Webhooks intake (contract section 1).
+
+The request only verifies, validates, stores, answers and triggers processing: nothing else
+happens inside it. Every request, refused or not, leaves one sync-log entry; the raw body of an
+authenticated request that is refused (400, 422) or fails (500) is kept with it.
+"""
+
+import json
+import logging
+import re
+import time
+
+from psycopg2 import errors as pg_errors
+from standardwebhooks.webhooks import Webhook
+
+from odoo import SUPERUSER_ID, api, http
+from odoo.http import request
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
+
+from ..exceptions import IntakeError
+from ..models.ap_sync_event import ConcurrentIntake
+from ..utils import schema
+
+_logger = logging.getLogger(__name__)
+RETRYABLE_ERRORS = (*PG_CONCURRENCY_EXCEPTIONS_TO_RETRY, pg_errors.ReadOnlySqlTransaction)
+
+TIMESTAMP_TOLERANCE = 300  # seconds, both ways
+MAX_INTAKE_ATTEMPTS = 5
+BODY_CACHE_KEY = "account_ap_sync.body"
+JSON_MIMETYPES = ("application/json",)
+WEBHOOK_ID_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+class ApSyncWebhookController(http.Controller):
+    @http.route(
+        "/ap_sync/webhook/<string:platform_code>",
+        type="http",
+        auth="none",
+        methods=None,
+        csrf=False,
+        save_session=False,
+        readonly=False,
+    )
+    def ap_sync_webhook(self, platform_code, **_kwargs):
+        started = time.monotonic()
+        env = api.Environment(request.env.cr, SUPERUSER_ID, {"lang": "en_US"})
+        httprequest = request.httprequest
+        context = {"platform": env["ap.platform"], "envelope": None, "body": None, "keep_body": False}
+        try:
+            status, body = self._handle(env, platform_code, httprequest, context)
+        except IntakeError as error:
+            status, body = error.status, error.body
+        except RETRYABLE_ERRORS:
+            raise  # Odoo's request loop retries the whole request in a new transaction
+        except Exception as exc:  # a bug or the database: answer JSON, keep the body, roll back the rest
+            _logger.exception("AP Sync webhook %s: unexpected error", platform_code)
+            env.cr.rollback()
+            env.transaction.reset()
+            status = 500
+            body = {"error": "internal_error", "detail": exc.__class__.__name__}
+            context["keep_body"] = True
+        self._log_request(env, platform_code, httprequest, status, body, context, started)
+        return request.make_json_response(body, status=status)
+
+    # ------------------------------------------------------------------ steps (overridable)
+    def _handle(self, env, platform_code, httprequest, context):
+        if httprequest.method != "POST":
+            raise IntakeError(405, {"error": "method_not_allowed", "detail": "use POST"})
+        platform = self._get_platform(env, platform_code)
+        context["platform"] = platform
+        self._check_content_type(httprequest)
+        raw = self._read_body(httprequest, platform.max_payload_size)
+        context["body"] = raw
+        headers = {name.lower(): value for name, value in httprequest.headers.items()}
+        self._check_timestamp(headers)
+        text = self._check_signature(platform, raw, headers)
+        context["keep_body"] = True  # authenticated from here on: keep what we refuse
+        webhook_id = headers["webhook-id"]
+        duplicate = env["ap.sync.event"]._find_duplicate(platform, webhook_id)
+        if duplicate:
+            context["event"] = duplicate
+            context["keep_body"] = False
+            return 200, duplicate._answer("duplicate")
+        envelope = self._parse_envelope(text)
+        context["envelope"] = envelope
+        if envelope["type"] == "ping":
+            context["keep_body"] = False
+            return 200, {"status": "ok", "event_id": webhook_id}
+        errors = schema.validate_event_data(envelope["type"], envelope["data"])
+        if errors:
+            raise IntakeError(422, {"error": "schema_violation", "errors": errors})
+        status, body, event = self._store(env, platform, webhook_id, envelope, raw)
+        context["event"] = event
+        context["keep_body"] = False
+        return status, body
+
+    def _get_platform(self, env, code):
+        platform = env["ap.platform"].search([("code", "=", code)], limit=1) if code else None
+        if not platform:
+            raise IntakeError(404, {"error": "unknown_platform"})
+        if platform.mode == "pull":
+            raise IntakeError(
+                404, {"error": "unknown_platform", "detail": "this platform is pulled, not pushed"}
+            )
+        return platform
+
+    def _check_content_type(self, httprequest):
+        if (httprequest.mimetype or "").lower() not in JSON_MIMETYPES:
+            raise IntakeError(
+                415, {"error": "unsupported_media_type", "detail": "send Content-Type: application/json"}
+            )
+
+    def _read_body(self, httprequest, limit):
+        """The raw body, never reading more than ``limit`` + 1 bytes; cached for a retried transaction."""
+        cached = httprequest.environ.get(BODY_CACHE_KEY)
+        if cached is not None:
+            return cached
+        length = httprequest.content_length
+        if length is not None and length > limit:
+            raise IntakeError(413, {"error": "payload_too_large", "limit": limit})
+        # Odoo's HTTP server reads a body by its Content-Length (checked above); without one the body is
+        # empty. So nothing larger than the limit is ever read into memory.
+        raw = httprequest.get_data(cache=True) if length else b""
+        if len(raw) > limit:
+            raise IntakeError(413, {"error": "payload_too_large", "limit": limit})
+        httprequest.environ[BODY_CACHE_KEY] = raw
+        return raw
+
+    def _check_timestamp(self, headers):
+        value = (headers.get("webhook-timestamp") or "").strip()
+        if not value:
+            raise IntakeError(
+                401, {"error": "invalid_timestamp", "detail": "webhook-timestamp header missing"}
+            )
+        if not value.isdigit() or len(value) > 12:
+            raise IntakeError(
+                401,
+                {"error": "invalid_timestamp", "detail": "webhook-timestamp must be integer Unix seconds"},
+            )
+        if abs(time.time() - int(value)) > TIMESTAMP_TOLERANCE:
+            raise IntakeError(
+                401,
+                {
+                    "error": "invalid_timestamp",
+                    "detail": f"timestamp outside the {TIMESTAMP_TOLERANCE} s tolerance",
+                },
+            )
+
+    def _check_signature(self, platform, raw, headers):
+        """Verify with the standardwebhooks library over the raw bytes; return the body as text."""
+        if not headers.get("webhook-signature", "").strip():
+            raise IntakeError(
+                401, {"error": "invalid_signature", "detail": "webhook-signature header missing"}
+            )
+        webhook_id = headers.get("webhook-id", "")
+        if not WEBHOOK_ID_PATTERN.match(webhook_id):
+            raise IntakeError(
+                401, {"error": "invalid_signature", "detail": "webhook-id header missing or malformed"}
+            )
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            # The library verifies text; a body that is not UTF-8 cannot be JSON either.
+            raise IntakeError(
+                400, {"error": "invalid_json", "detail": "the body is not valid UTF-8"}
+            ) from exc
+        secrets = platform._get_webhook_secrets()
+        if not secrets:
+            _logger.warning(
+                "AP Sync webhook %s: no webhook secret configured, request refused", platform.code
+            )
+        for secret in secrets:
+            try:
+                Webhook(secret).verify(text, headers, json_parse=False)
+            except Exception:  # the library raises several kinds of errors for a bad signature
+                continue
+            return text
+        raise IntakeError(401, {"error": "invalid_signature"})
+
+    def _parse_envelope(self, text):
+        try:
+            envelope = json.loads(text)
+        except ValueError as exc:
+            raise IntakeError(400, {"error": "invalid_json", "detail": str(exc)[:200]}) from exc
+        if not isinstance(envelope, dict):
+            raise IntakeError(400, {"error": "invalid_envelope", "detail": "the body must be a JSON object"})
+        errors = schema.validate("envelope", envelope)
+        if errors:
+            detail = "; ".join(f"{e['path'] or '/'}: {e['message']}" for e in errors)
+            raise IntakeError(400, {"error": "invalid_envelope", "detail": detail, "errors": errors})
+        return envelope
+
+    def _store(self, env, platform, webhook_id, envelope, raw):
+        """Store through the shared intake path; a concurrent winner means: new transaction, look again."""
+        Event = env["ap.sync.event"]
+        for attempt in range(1, MAX_INTAKE_ATTEMPTS + 1):
+            try:
+                with env.cr.savepoint():
+                    status, body, event = Event._store(platform, webhook_id, envelope, raw)
+                break
+            except ConcurrentIntake:
+                if attempt == MAX_INTAKE_ATTEMPTS:
+                    raise
+                env.cr.rollback()
+                env.transaction.reset()
+        if status == 202 and event.staging_id:
+            env.ref("account_ap_sync.ir_cron_ap_sync_process")._trigger()
+        return status, body, event
+
+    def _log_request(self, env, platform_code, httprequest, status, body, context, started):
+        platform = context["platform"]
+        envelope = context.get("envelope") or {}
+        event = context.get("event")
+        outcome = {200: "duplicate" if body.get("status") == "duplicate" else "success", 202: "success"}.get(
+            status, "error" if status >= 500 else "rejected"
+        )
+        error = None
+        if status >= 400:
+            error = json.dumps(body, ensure_ascii=False)[:2000]
+        try:
+            env["ap.sync.log"]._log_call(
+                platform=platform or None,
+                direction="inbound",
+                method=httprequest.method,
+                endpoint=f"/ap_sync/webhook/{platform_code}"[:255],
+                event_type=(envelope.get("type") if isinstance(envelope, dict) else None) or None,
+                event_id=(httprequest.headers.get("webhook-id") or "")[:255] or None,
+                http_status=status,
+                duration_ms=int((time.monotonic() - started) * 1000),
+                outcome=outcome,
+                error=error,
+                reference=body.get("reference"),
+                staging_id=event.staging_id.id if event and event.staging_id else None,
+                inbound_event_id=event.id if event else None,
+                request_body=context["body"]
+                if context.get("keep_body") and context.get("body") is not None
+                else None,
+            )
+        except Exception:
+            _logger.exception("AP Sync webhook %s: could not write the sync log", platform_code)

@@ -1,0 +1,532 @@
+import hashlib
+import json
+import logging
+from decimal import Decimal, InvalidOperation
+
+from psycopg2 import errors as pg_errors
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from .ap_sync_event import ConcurrentIntake
+
+_logger = logging.getLogger(__name__)
+
+STATES = [
+    ("received", "Received"),
+    ("validated", "Validated"),
+    ("matched", "Matched"),
+    ("bill_created", "Bill Created"),
+    ("posted", "Posted"),
+    ("paid", "Paid"),
+    ("exception", "Exception"),
+    ("rejected", "Rejected"),
+    ("cancelled", "Cancelled"),
+    ("duplicate", "Duplicate"),
+]
+# The state map: where each state may go. Anything else is refused (no silent move backwards).
+STATE_TRANSITIONS = {
+    "received": {"validated", "exception", "rejected", "cancelled", "duplicate"},
+    "validated": {"matched", "exception", "rejected", "cancelled", "received"},
+    "matched": {"bill_created", "exception", "rejected", "cancelled", "received"},
+    "bill_created": {"posted", "paid"},
+    "posted": {"paid", "bill_created"},
+    "paid": {"posted"},
+    "exception": {"received", "validated", "matched", "bill_created", "rejected", "cancelled", "duplicate"},
+    "rejected": {"received"},
+    "cancelled": set(),
+    "duplicate": {"received"},
+}
+# States in which the document has a bill: an upstream change is flagged, never applied.
+BILLED_STATES = {"bill_created", "posted", "paid"}
+FINAL_STATES = {"cancelled"}
+
+
+def to_decimal(value):
+    """Decimal of a contract decimal string (None for anything else)."""
+    if value is None or isinstance(value, float):
+        return None
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def document_digest(data):
+    """sha256 of the document content, independent of key order and envelope."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+class ApInvoiceStaging(models.Model):
+    """An invoice or credit note received from a platform, before and after it becomes a bill."""
+
+    _name = "ap.invoice.staging"
+    _description = "AP Invoice Staging"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _order = "id desc"
+    _check_company_auto = True
+
+    name = fields.Char(string="Reference", required=True, readonly=True, copy=False, default="/")
+    platform_id = fields.Many2one(
+        "ap.platform", required=True, readonly=True, index=True, ondelete="restrict"
+    )
+    company_id = fields.Many2one("res.company", required=True, readonly=True, index=True)
+    event_id = fields.Char(
+        string="Last Message ID", readonly=True, help="webhook-id of the event that last set it."
+    )
+    event_ids = fields.One2many("ap.sync.event", "staging_id", string="Events", readonly=True)
+    document_id = fields.Char(string="Platform Document ID", required=True, readonly=True, index=True)
+    document_type = fields.Selection(
+        [("invoice", "Invoice"), ("credit_note", "Credit Note")],
+        required=True,
+        readonly=True,
+        default="invoice",
+    )
+    number = fields.Char(
+        string="Vendor Reference", readonly=True, index=True, help="BT-1: the vendor's invoice number."
+    )
+    issue_date = fields.Date(readonly=True)
+    due_date = fields.Date(readonly=True)
+    platform_updated_at = fields.Char(string="Updated at (platform)", readonly=True)
+    currency_code = fields.Char(readonly=True)
+    currency_id = fields.Many2one("res.currency", readonly=True)
+    # Supplier as received
+    supplier_external_id = fields.Char(readonly=True)
+    supplier_name = fields.Char(readonly=True)
+    supplier_vat = fields.Char(string="Supplier VAT", readonly=True)
+    supplier_iban = fields.Char(string="Supplier IBAN", readonly=True)
+    supplier_email = fields.Char(readonly=True)
+    company_external_id = fields.Char(readonly=True)
+    company_vat = fields.Char(readonly=True)
+    purchase_order_ref = fields.Char(string="PO Reference", readonly=True)
+    receipt_ref = fields.Char(string="Receipt Reference", readonly=True)
+    preceding_invoice_number = fields.Char(readonly=True)
+    preceding_invoice_date = fields.Date(readonly=True)
+    payment_reference = fields.Char(readonly=True)
+    amount_net = fields.Monetary(currency_field="currency_id", readonly=True)
+    amount_tax = fields.Monetary(currency_field="currency_id", readonly=True)
+    amount_gross = fields.Monetary(currency_field="currency_id", readonly=True)
+    amount_payable = fields.Monetary(currency_field="currency_id", readonly=True)
+    # Approval evidence
+    approval_status = fields.Char(readonly=True, tracking=True)
+    approved_at = fields.Char(string="Approved at (platform)", readonly=True)
+    approvers = fields.Text(readonly=True, help="Approvers as given by the platform: name, email, role.")
+    # Payload
+    document_json = fields.Json(
+        string="Document", readonly=True, help="The canonical document as received, file contents left out."
+    )
+    document_sha256 = fields.Char(string="Document SHA-256", readonly=True, index=True)
+    payload_attachment_id = fields.Many2one("ir.attachment", string="Raw Payload", readonly=True)
+    payload_sha256 = fields.Char(string="Payload SHA-256", readonly=True)
+    line_ids = fields.One2many("ap.invoice.staging.line", "staging_id", string="Lines", readonly=True)
+    line_count = fields.Integer(compute="_compute_line_count")
+    # Process
+    state = fields.Selection(
+        STATES, required=True, default="received", readonly=True, index=True, tracking=True
+    )
+    processing_step = fields.Char(readonly=True, help="The step processing stopped at, or resumes from.")
+    exception_reason = fields.Text(readonly=True, tracking=True)
+    attention_required = fields.Boolean(
+        string="Needs Review",
+        readonly=True,
+        index=True,
+        tracking=True,
+        help="An upstream change or withdrawal arrived after the bill was created: a person must decide.",
+    )
+    attention_reason = fields.Text(string="Review Reason", readonly=True)
+    state_reason = fields.Text(
+        readonly=True, help="Why the record was rejected, cancelled or marked duplicate."
+    )
+    # Links
+    partner_id = fields.Many2one(
+        "res.partner", string="Vendor", readonly=True, check_company=True, index=True
+    )
+    purchase_order_id = fields.Many2one("purchase.order", readonly=True, check_company=True, index=True)
+    move_id = fields.Many2one(
+        "account.move", string="Bill", readonly=True, check_company=True, index=True, copy=False
+    )
+    sync_log_ids = fields.One2many("ap.sync.log", "staging_id", string="Sync Log", readonly=True)
+
+    _sql_constraints = [
+        (
+            "platform_document_uniq",
+            "unique(platform_id, document_id)",
+            "A platform document is staged once: later versions update the same record.",
+        ),
+    ]
+
+    @api.depends("line_ids")
+    def _compute_line_count(self):
+        for record in self:
+            record.line_count = len(record.line_ids)
+
+    def _compute_display_name(self):
+        for record in self:
+            label = record.number or record.document_id
+            record.display_name = f"{record.name} ({label})" if label else record.name
+
+    # ------------------------------------------------------------------ state map
+    def _set_state(self, state, reason=None, step=None):
+        """Move to ``state`` if the state map allows it; a refused move raises (never silent)."""
+        for record in self:
+            if record.state == state:
+                continue
+            if state not in STATE_TRANSITIONS.get(record.state, ()):
+                raise UserError(
+                    _(
+                        "%(ref)s cannot go from %(old)s to %(new)s.",
+                        ref=record.name,
+                        old=dict(STATES)[record.state],
+                        new=dict(STATES)[state],
+                    )
+                )
+        values = {"state": state, "exception_reason": reason if state == "exception" else False}
+        if step is not None:
+            values["processing_step"] = step
+        if state in ("rejected", "cancelled", "duplicate"):
+            values["state_reason"] = reason
+        self.write(values)
+
+    def _flag(self, reason):
+        """Ask a person to look (upstream change after billing): state untouched."""
+        for record in self:
+            record.write({"attention_required": True, "attention_reason": reason})
+            record.message_post(body=reason)
+
+    # ------------------------------------------------------------------ intake
+    @api.model
+    def _prepare_from_document(self, data):
+        """Field values of a staging record from a canonical invoice (schema 1.0)."""
+        supplier = data.get("supplier") or {}
+        company = data.get("company") or {}
+        preceding = data.get("preceding_invoice") or {}
+        totals = data.get("totals") or {}
+        approval = data.get("approval") or {}
+        currency = (
+            self.env["res.currency"]
+            .with_context(active_test=False)
+            .search([("name", "=", data.get("currency"))], limit=1)
+        )
+        stored_document = dict(data)
+        if stored_document.get("attachments"):
+            stored_document["attachments"] = [
+                {key: value for key, value in item.items() if key != "content_base64"}
+                | {"size_base64": len(item.get("content_base64") or "")}
+                for item in stored_document["attachments"]
+                if isinstance(item, dict)
+            ]
+        approvers = approval.get("approvers") or []
+
+        def amount(value):
+            number = to_decimal(value)
+            return float(number) if number is not None else 0.0
+
+        return {
+            "document_id": data["id"],
+            "document_type": data.get("document_type") or "invoice",
+            "number": data.get("number"),
+            "issue_date": data.get("issue_date") or False,
+            "due_date": data.get("due_date") or False,
+            "platform_updated_at": data.get("updated_at") or False,
+            "currency_code": data.get("currency"),
+            "currency_id": currency.id or False,
+            "supplier_external_id": supplier.get("external_id") or False,
+            "supplier_name": supplier.get("name") or False,
+            "supplier_vat": supplier.get("vat") or False,
+            "supplier_iban": supplier.get("iban") or False,
+            "supplier_email": supplier.get("email") or False,
+            "company_external_id": company.get("external_id") or False,
+            "company_vat": company.get("vat") or False,
+            "purchase_order_ref": data.get("purchase_order_ref") or False,
+            "receipt_ref": data.get("receipt_ref") or False,
+            "preceding_invoice_number": preceding.get("number") or False,
+            "preceding_invoice_date": preceding.get("issue_date") or False,
+            "payment_reference": data.get("payment_reference") or False,
+            "amount_net": amount(totals.get("net")),
+            "amount_tax": amount(totals.get("tax")),
+            "amount_gross": amount(totals.get("gross")),
+            "amount_payable": amount(totals.get("payable") or totals.get("gross")),
+            "approval_status": approval.get("status"),
+            "approved_at": approval.get("approved_at") or False,
+            "approvers": "\n".join(
+                " / ".join(str(a.get(key)) for key in ("name", "email", "role") if a.get(key))
+                for a in approvers
+                if isinstance(a, dict)
+            )
+            or False,
+            "document_json": stored_document,
+            "document_sha256": document_digest(data),
+            "line_ids": [(5, 0, 0)]
+            + [
+                (0, 0, self.env["ap.invoice.staging.line"]._prepare_from_line(line, index))
+                for index, line in enumerate(data.get("lines") or [])
+            ],
+        }
+
+    @api.model
+    def _intake_invoice(self, event, data):
+        """Create or update the staging record of ``data`` (an approved canonical invoice)."""
+        platform = event.platform_id
+        staging = self.search([("platform_id", "=", platform.id), ("document_id", "=", data["id"])], limit=1)
+        values = self._prepare_from_document(data)
+        values.update(
+            event_id=event.webhook_id,
+            payload_attachment_id=event.payload_attachment_id.id,
+            payload_sha256=event.payload_sha256,
+        )
+        if not staging:
+            Staging = self.with_context(
+                mail_create_nolog=True, mail_create_nosubscribe=True, mail_notrack=True
+            )
+            values.update(
+                platform_id=platform.id,
+                company_id=platform.company_id.id,
+                name=self.env["ir.sequence"].next_by_code("ap.invoice.staging") or "/",
+                state="received",
+            )
+            try:
+                with self.env.cr.savepoint():
+                    staging = Staging.create(values)
+            except pg_errors.UniqueViolation as exc:
+                raise ConcurrentIntake(data["id"]) from exc
+            event._mark("applied", staging=staging)
+            return staging
+        return staging._intake_new_version(event, data, values)
+
+    def _intake_new_version(self, event, data, values):
+        """A document already staged arrives again under another message id."""
+        self.ensure_one()
+        if values["document_sha256"] == self.document_sha256:
+            event._mark("unchanged", _("Same document content as %s.", self.name), staging=self)
+            return self
+        incoming, stored = data.get("updated_at"), self.platform_updated_at
+        if incoming and stored and incoming < stored:
+            event._mark(
+                "stale", _("Older than the version stored (%(a)s < %(b)s).", a=incoming, b=stored), self
+            )
+            return self
+        if self.move_id or self.state in BILLED_STATES:
+            reason = _(
+                "The platform sent a changed version of %(doc)s (message %(msg)s) after bill %(bill)s was created: "
+                "the bill was left as it is.",
+                doc=self.number or self.document_id,
+                msg=event.webhook_id,
+                bill=self.move_id.display_name or "-",
+            )
+            event._mark("flagged", reason, staging=self)
+            self._flag(reason)
+            return self
+        if self.state in FINAL_STATES:
+            reason = _("A new version of %s arrived after it was cancelled: not applied.", self.document_id)
+            event._mark("flagged", reason, staging=self)
+            self._flag(reason)
+            return self
+        old_state = self.state
+        values.update(state="received", processing_step=False, exception_reason=False, state_reason=False)
+        self.write(values)
+        self.message_post(
+            body=_(
+                "Updated by a new version from the platform (message %(msg)s); it was %(state)s. Processing restarts.",
+                msg=event.webhook_id,
+                state=dict(STATES)[old_state],
+            )
+        )
+        event._mark("applied", staging=self)
+        return self
+
+    @api.model
+    def _intake_withdrawal(self, event, data):
+        """invoice.rejected / invoice.voided: cancel without a bill, flag with one."""
+        staging = self.search(
+            [("platform_id", "=", event.platform_id.id), ("document_id", "=", data["id"])], limit=1
+        )
+        kind = _("rejected") if event.event_type == "invoice.rejected" else _("voided")
+        reason = data.get("reason") or _("no reason given")
+        if not staging:
+            event._mark(
+                "ignored", _("No staged document %(doc)s to mark %(kind)s.", doc=data["id"], kind=kind)
+            )
+            return staging
+        if staging.move_id or staging.state in BILLED_STATES:
+            message = _(
+                "The platform %(kind)s %(doc)s after bill %(bill)s was created (reason: %(reason)s). "
+                "The bill was left untouched: review it.",
+                kind=kind,
+                doc=staging.number or staging.document_id,
+                bill=staging.move_id.display_name or "-",
+                reason=reason,
+            )
+            event._mark("flagged", message, staging=staging)
+            staging._flag(message)
+            return staging
+        if staging.state == "cancelled":
+            event._mark("unchanged", _("Already cancelled."), staging=staging)
+            return staging
+        staging._set_state("cancelled", _("The platform %(kind)s it: %(reason)s", kind=kind, reason=reason))
+        staging.message_post(
+            body=_("Cancelled: the platform %(kind)s the document (%(reason)s).", kind=kind, reason=reason)
+        )
+        event._mark("applied", staging=staging)
+        return staging
+
+    # ------------------------------------------------------------------ processing
+    @api.model
+    def _get_processing_steps(self):
+        """Ordered (step name, method, state reached) of the pipeline. Later modules insert steps."""
+        return [("validate", "_step_validate", "validated")]
+
+    @api.model
+    def _claim(self, states=("received",), limit=50):
+        """Lock up to ``limit`` records to process; records locked by another worker are skipped."""
+        self.env.cr.execute(
+            "SELECT id FROM ap_invoice_staging WHERE state IN %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+            [tuple(states), limit],
+        )
+        return self.browse([row[0] for row in self.env.cr.fetchall()])
+
+    @api.model
+    def _cron_process(self, batch_size=50):
+        """Scheduled action: process one batch of received records; Odoo commits and calls again while
+        ``_notify_progress`` reports work remaining."""
+        records = self._claim(limit=batch_size)
+        records._process()
+        self.env.cr.execute("SELECT count(*) FROM ap_invoice_staging WHERE state = 'received'")
+        remaining = self.env.cr.fetchone()[0]
+        self.env["ir.cron"]._notify_progress(done=len(records), remaining=remaining if records else 0)
+        return len(records)
+
+    def _process(self):
+        """Run the pipeline from each record's current step; a failed step stops that record only."""
+        steps = self._get_processing_steps()
+        for record in self:
+            start = 0
+            if record.processing_step:
+                names = [name for name, _method, _state in steps]
+                start = names.index(record.processing_step) if record.processing_step in names else 0
+            for name, method, reached in steps[start:]:
+                problem = getattr(record, method)()
+                if problem:
+                    record._set_state("exception", problem, step=name)
+                    break
+                record._set_state(reached, step=name)
+
+    def _step_validate(self):
+        """Contract section 3 arithmetic, within the currency's rounding. Returns a problem or None."""
+        self.ensure_one()
+        return "\n".join(self._check_arithmetic()) or None
+
+    def _get_rounding(self):
+        currency = self.currency_id
+        if currency:
+            return Decimal(str(currency.rounding))
+        return Decimal("0.01")
+
+    def _check_arithmetic(self):
+        data = self.document_json or {}
+        rounding = self._get_rounding()
+        problems = []
+
+        def differs(a, b):
+            return a is None or b is None or abs(a - b) > rounding / 2 + Decimal("1e-9")
+
+        lines = data.get("lines") or []
+        nets = []
+        for index, line in enumerate(lines, start=1):
+            quantity, price, net = (
+                to_decimal(line.get(key)) for key in ("quantity", "unit_price", "net_amount")
+            )
+            nets.append(net or Decimal(0))
+            if (
+                quantity is not None
+                and price is not None
+                and net is not None
+                and differs(quantity * price, net)
+            ):
+                problems.append(
+                    _(
+                        "Line %(n)s: quantity %(q)s × unit price %(p)s = %(e)s, but its net amount is %(net)s.",
+                        n=index,
+                        q=quantity,
+                        p=price,
+                        e=quantity * price,
+                        net=net,
+                    )
+                )
+        totals = data.get("totals") or {}
+        net, tax, gross = (to_decimal(totals.get(key)) for key in ("net", "tax", "gross"))
+        if differs(sum(nets, Decimal(0)), net):
+            problems.append(
+                _(
+                    "The line nets add up to %(sum)s, but totals.net is %(net)s.",
+                    sum=sum(nets, Decimal(0)),
+                    net=net,
+                )
+            )
+        for row in data.get("tax_breakdown") or []:
+            taxable, rate, amount = (
+                to_decimal(row.get(key)) for key in ("taxable_amount", "rate", "tax_amount")
+            )
+            if taxable is not None and rate is not None and differs(taxable * rate / 100, amount):
+                problems.append(
+                    _(
+                        "Tax %(cat)s %(rate)s%%: %(taxable)s × %(rate)s / 100 = %(expected)s, but tax_amount is %(amount)s.",
+                        cat=row.get("category"),
+                        rate=rate,
+                        taxable=taxable,
+                        expected=(taxable * rate / 100).quantize(rounding),
+                        amount=amount,
+                    )
+                )
+        if data.get("tax_breakdown"):
+            breakdown_tax = sum(
+                (to_decimal(r.get("tax_amount")) or Decimal(0)) for r in data["tax_breakdown"]
+            )
+            if differs(breakdown_tax, tax):
+                problems.append(
+                    _(
+                        "The tax breakdown adds up to %(sum)s, but totals.tax is %(tax)s.",
+                        sum=breakdown_tax,
+                        tax=tax,
+                    )
+                )
+        if net is not None and tax is not None and differs(net + tax, gross):
+            problems.append(
+                _(
+                    "totals.gross is %(gross)s, but net %(net)s + tax %(tax)s = %(sum)s.",
+                    gross=gross,
+                    net=net,
+                    tax=tax,
+                    sum=net + tax,
+                )
+            )
+        if self.due_date and self.issue_date and self.due_date < self.issue_date:
+            problems.append(
+                _(
+                    "The due date %(due)s is before the issue date %(issue)s.",
+                    due=self.due_date,
+                    issue=self.issue_date,
+                )
+            )
+        return problems
+
+    # ------------------------------------------------------------------ actions
+    def action_process(self):
+        """Process the selected records now (received ones, and exceptions from their stopped step)."""
+        self.check_access("write")
+        self.filtered(lambda r: r.state in ("received", "exception")).sudo()._process()
+        return True
+
+    def action_retry(self):
+        """Resume processing from the step that stopped (after its cause was fixed)."""
+        self.check_access("write")
+        records = self.filtered(lambda r: r.state == "exception")
+        records.sudo()._process()
+        return True
+
+    def action_open_payload(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_url",
+            "url": f"/web/content/{self.payload_attachment_id.id}?download=true",
+            "target": "self",
+        }
