@@ -102,7 +102,7 @@ class TestPull(ApSyncCase):
         log = self.env["ap.sync.log"].search(
             [("platform_id", "=", self.platform.id), ("http_status", "=", 422)], limit=1
         )
-        self.assertIn("/data/lines/0/quantity", log.error)
+        self.assertIn("/lines/0/quantity", log.error)
         self.assertIn(b"inv_broken", log.body_attachment_id.raw)
 
     def test_one_pull_at_a_time(self):

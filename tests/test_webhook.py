@@ -282,14 +282,14 @@ class TestWebhook(ApSyncCase, HttpCase):
     # ------------------------------------------------------------------ 422
     def test_422_schema_violations(self):
         cases = {
-            "/data/number": lambda d: d.pop("number"),
-            "/data/issue_date": lambda d: d.pop("issue_date"),
-            "/data/currency": lambda d: d.pop("currency"),
-            "/data/supplier": lambda d: d.pop("supplier"),
-            "/data/lines": lambda d: d.pop("lines"),
-            "/data/lines/0/quantity": lambda d: d["lines"][0].update(quantity=10.0),
-            "/data/totals/net": lambda d: d["totals"].update(net=125.0),
-            "/data/schema_version": lambda d: d.update(schema_version="9.9"),
+            "/number": lambda d: d.pop("number"),
+            "/issue_date": lambda d: d.pop("issue_date"),
+            "/currency": lambda d: d.pop("currency"),
+            "/supplier": lambda d: d.pop("supplier"),
+            "/lines": lambda d: d.pop("lines"),
+            "/lines/0/quantity": lambda d: d["lines"][0].update(quantity=10.0),
+            "/totals/net": lambda d: d["totals"].update(net=125.0),
+            "/schema_version": lambda d: d.update(schema_version="9.9"),
         }
         for path, mutate in cases.items():
             data = make_invoice()

@@ -1,0 +1,163 @@
+"""Intake benchmark: signed webhooks against a real Odoo with 2 workers, beside /web/health.
+
+    .venv/bin/python tools/bench/intake.py [--events 1000] [--concurrency 8] [--workers 2]
+
+Creates (once) the database ap_sync_bench with the module, a fresh platform per run, then sends
+N signed, distinct invoice events at the given concurrency and the same number of GET /web/health
+in the same run. Prints acknowledgement p50/p95/p99 and throughput for both, the ratio of the
+p95s (target: at most 4), and how many events were stored (target: none lost).
+"""
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tools"))
+
+from ap_platform_server import make_invoice, sign_headers  # noqa: E402
+from odoo_server import odoo_server  # noqa: E402
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def percentile(values, pct):
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def ensure_database(conf, database):
+    import odoo
+    from odoo.service import db as db_service
+
+    odoo.tools.config.parse_config(["-c", str(conf), "--log-level=warn"])
+    if database not in db_service.list_dbs(force=True):
+        print(f"creating database {database} with account_ap_sync (once)...", flush=True)
+        subprocess.run(
+            [sys.executable, "-m", "odoo", "-c", str(conf), "-d", database, "-i", "account_ap_sync",
+             "--without-demo=all", "--stop-after-init", "--no-http", "--log-level=warn"],
+            check=True,
+        )  # fmt: skip
+
+
+def create_platform(database):
+    from odoo import SUPERUSER_ID, api
+    from odoo.modules.registry import Registry
+
+    registry = Registry(database)
+    code = f"bench_{uuid.uuid4().hex[:8]}"
+    with registry.cursor() as cr:
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        platform = env["ap.platform"].create({"name": "Bench", "code": code, "webhook_secret": SECRET})
+        return registry, code, platform.id
+
+
+def run_load(count, concurrency, make_request):
+    local = threading.local()
+    latencies, statuses = [], []
+    lock = threading.Lock()
+
+    def one(index):
+        session = (
+            getattr(local, "session", None) or setattr(local, "session", requests.Session()) or local.session
+        )
+        started = time.perf_counter()
+        status = make_request(session, index)
+        elapsed = (time.perf_counter() - started) * 1000
+        with lock:
+            latencies.append(elapsed)
+            statuses.append(status)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(one, range(count)))
+    wall = time.perf_counter() - started
+    return {
+        "p50": statistics.median(latencies),
+        "p95": percentile(latencies, 95),
+        "p99": percentile(latencies, 99),
+        "per_second": count / wall,
+        "statuses": {status: statuses.count(status) for status in set(statuses)},
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--database", default="ap_sync_bench")
+    parser.add_argument("--config", default=str(ROOT / "odoo.conf"))
+    args = parser.parse_args()
+
+    ensure_database(args.config, args.database)
+    registry, code, platform_id = create_platform(args.database)
+    bodies = []
+    for index in range(args.events):
+        invoice = make_invoice(
+            doc_id=f"bench_{code}_{index}",
+            number=f"B-{index}",
+            lines=[
+                {"quantity": str(1 + index % 7), "unit_price": "12.50", "description": f"Item {n}"}
+                for n in range(5)
+            ],
+        )
+        bodies.append(json.dumps({"type": "invoice.approved", "data": invoice}).encode())
+
+    with odoo_server(args.config, args.database, workers=args.workers) as url:
+        webhook_url = f"{url}/ap_sync/webhook/{code}"
+
+        def health(session, _index):
+            return session.get(f"{url}/web/health", timeout=60).status_code
+
+        def intake(session, index):
+            headers = {
+                "Content-Type": "application/json",
+                **sign_headers(SECRET, bodies[index], f"bench_{index}"),
+            }
+            return session.post(webhook_url, data=bodies[index], headers=headers, timeout=60).status_code
+
+        run_load(50, args.concurrency, health)  # warm-up: workers up, registry loaded
+        health_before = run_load(args.events, args.concurrency, health)
+        events = run_load(args.events, args.concurrency, intake)
+        health_after = run_load(args.events, args.concurrency, health)
+
+    with registry.cursor() as cr:
+        cr.execute("SELECT count(*) FROM ap_invoice_staging WHERE platform_id = %s", [platform_id])
+        stored = cr.fetchone()[0]
+    baseline_p95 = max(health_before["p95"], health_after["p95"])
+    print()
+    print(
+        f"intake benchmark: {args.events} requests each, concurrency {args.concurrency}, {args.workers} workers"
+    )
+    print(f"{'':28}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'req/s':>9}  statuses")
+    for label, result in (
+        ("GET /web/health (before)", health_before),
+        ("POST webhook (intake)", events),
+        ("GET /web/health (after)", health_after),
+    ):
+        print(
+            f"{label:28}{result['p50']:9.1f}{result['p95']:9.1f}{result['p99']:9.1f}{result['per_second']:9.1f}"
+            f"  {result['statuses']}"
+        )
+    print(
+        f"intake p95 / /web/health p95 (the slower of the two runs): {events['p95'] / baseline_p95:.2f} (target <= 4)"
+    )
+    print(f"stored staging records: {stored} of {args.events}; lost: {args.events - stored}")
+    return 0 if stored == args.events else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
