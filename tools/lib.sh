@@ -14,8 +14,18 @@ _psql() {
 }
 
 drop_db() {
-  _psql -c "DROP DATABASE IF EXISTS \"$1\" WITH (FORCE)" >/dev/null
-  rm -rf "$ROOT/.data/filestore/$1"
+  # Connections left by an earlier run (or autovacuum) may hold the database for a moment: retry.
+  local try
+  for try in 1 2 3 4 5 6; do
+    if _psql -c "DROP DATABASE IF EXISTS \"$1\" WITH (FORCE)" >/dev/null 2>"$ROOT/.data/dropdb.err"; then
+      rm -rf "$ROOT/.data/filestore/$1"
+      return 0
+    fi
+    sleep "$try"
+  done
+  echo "Could not drop database $1: $(cat "$ROOT/.data/dropdb.err")" >&2
+  echo "Stop the Odoo processes using it (make run, a benchmark) and try again." >&2
+  return 1
 }
 
 db_exists() {

@@ -114,6 +114,10 @@ if ! as_postgres psql -tAc "SELECT 1 FROM pg_roles WHERE rolname='$DB_USER'" | g
   say "Creating PostgreSQL role $DB_USER"
   as_postgres psql -q -c "CREATE ROLE \"$DB_USER\" LOGIN CREATEDB PASSWORD '$DB_PASSWORD'"
 fi
+# make test drops its database WITH (FORCE): the role may end sessions left on it.
+if ! as_postgres psql -tAc "SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member WHERE r.rolname = 'pg_signal_backend' AND u.rolname = '$DB_USER'" | grep -q 1; then
+  as_postgres psql -q -c "GRANT pg_signal_backend TO \"$DB_USER\""
+fi
 
 # --- 6. Addons path link and odoo.conf ----------------------------------------
 mkdir -p "$ADDONS_LINK_DIR"
