@@ -37,4 +37,5 @@ class ApPlatform(models.Model):
                     if move.product_id.default_code == "PAPER-A4"
                     else move.product_uom_qty
                 )
+                move.picked = True
             picking._action_done()
