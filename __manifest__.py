@@ -22,10 +22,13 @@
         "data/ir_cron.xml",
         "data/ir_actions_server.xml",
         "wizards/ap_platform_rotate_secret_views.xml",
+        "wizards/ap_staging_override_views.xml",
         "views/ap_platform_views.xml",
         "views/ap_sync_log_views.xml",
         "views/ap_sync_event_views.xml",
         "views/ap_invoice_staging_views.xml",
+        "views/ap_sync_mapping_views.xml",
+        "views/account_move_views.xml",
         "views/ap_sync_menus.xml",
     ],
     "demo": [

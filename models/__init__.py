@@ -1,10 +1,15 @@
 from . import (
+    account_move,
     ap_invoice_staging,
     ap_invoice_staging_line,
+    ap_invoice_staging_process,
     ap_platform,
     ap_platform_demo,
     ap_platform_pull,
     ap_platform_secret,
     ap_sync_event,
     ap_sync_log,
+    ap_sync_mapping,
+    res_company,
+    res_partner,
 )

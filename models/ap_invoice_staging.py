@@ -166,7 +166,7 @@ class ApInvoiceStaging(models.Model):
             record.display_name = f"{record.name} ({label})" if label else record.name
 
     # ------------------------------------------------------------------ state map
-    def _set_state(self, state, reason=None, step=None):
+    def _set_state(self, state, reason=None, step=None, exception_type=None):
         """Move to ``state`` if the state map allows it; a refused move raises (never silent)."""
         for record in self:
             if record.state == state:
@@ -181,6 +181,8 @@ class ApInvoiceStaging(models.Model):
                     )
                 )
         values = {"state": state, "exception_reason": reason if state == "exception" else False}
+        if "exception_type" in self._fields:
+            values["exception_type"] = exception_type if state == "exception" else False
         if step is not None:
             values["processing_step"] = step
         if state in ("rejected", "cancelled", "duplicate"):
@@ -406,14 +408,18 @@ class ApInvoiceStaging(models.Model):
             for name, method, reached in steps[start:]:
                 problem = getattr(record, method)()
                 if problem:
-                    record._set_state("exception", problem, step=name)
+                    kind, message = problem if isinstance(problem, tuple) else ("arithmetic", problem)
+                    record._set_state("exception", message, step=name, exception_type=kind)
+                    break
+                if record.state in ("posted", "paid"):
                     break
                 record._set_state(reached, step=name)
 
     def _step_validate(self):
         """Contract section 3 arithmetic, within the currency's rounding. Returns a problem or None."""
         self.ensure_one()
-        return "\n".join(self._check_arithmetic()) or None
+        problems = self._check_arithmetic()
+        return ("arithmetic", "\n".join(problems)) if problems else None
 
     def _get_rounding(self):
         currency = self.currency_id
@@ -498,6 +504,13 @@ class ApInvoiceStaging(models.Model):
                     tax=tax,
                     sum=net + tax,
                 )
+            )
+        for index, line in enumerate(lines, start=1):
+            if to_decimal(line.get("quantity")) == 0:
+                problems.append(_("Line %s has quantity 0.", index))
+        if gross is not None and gross < 0 and self.document_type == "invoice":
+            problems.append(
+                _("The invoice total %s is negative: the platform should send it as a credit note.", gross)
             )
         if self.due_date and self.issue_date and self.due_date < self.issue_date:
             problems.append(

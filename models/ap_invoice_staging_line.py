@@ -1,6 +1,9 @@
-from odoo import api, fields, models
+from odoo import _, api, fields, models
+from odoo.tools import float_compare
 
 from .ap_invoice_staging import to_decimal
+from .ap_invoice_staging_process import UOM_CODES
+from .ap_sync_mapping import tax_key
 
 
 class ApInvoiceStagingLine(models.Model):
@@ -50,3 +53,276 @@ class ApInvoiceStagingLine(models.Model):
             "account_code": line.get("account_code") or False,
             "analytic": line.get("analytic") or False,
         }
+
+
+class ApInvoiceStagingLineMatching(models.Model):
+    """Mapping and PO matching of a staged line (kept beside the line, as received)."""
+
+    _inherit = "ap.invoice.staging.line"
+
+    product_id = fields.Many2one("product.product", readonly=True)
+    account_id = fields.Many2one("account.account", readonly=True)
+    tax_ids = fields.Many2many("account.tax", string="Taxes", readonly=True)
+    analytic_distribution = fields.Json(readonly=True)
+    uom_id = fields.Many2one("uom.uom", string="Unit", readonly=True)
+    purchase_line_id = fields.Many2one("purchase.order.line", string="PO Line", readonly=True)
+    match_status = fields.Selection(
+        [
+            ("no_po", "No PO"),
+            ("matched", "Matched"),
+            ("no_po_line", "PO line not found"),
+            ("price_variance", "Price variance"),
+            ("quantity_variance", "Quantity variance"),
+            ("receipt_missing", "Receipt missing"),
+        ],
+        readonly=True,
+    )
+    po_price_unit = fields.Float(string="PO Price", digits="Product Price", readonly=True)
+    ordered_qty = fields.Float(string="Ordered", digits="Product Unit of Measure", readonly=True)
+    received_qty = fields.Float(string="Received", digits="Product Unit of Measure", readonly=True)
+    billed_qty = fields.Float(string="Already Billed", digits="Product Unit of Measure", readonly=True)
+    match_note = fields.Char(readonly=True)
+
+    def _map(self, staging):
+        """Product, account, taxes, analytics, unit. Returns (type, message) or None."""
+        self.ensure_one()
+        env, company, platform = self.env, staging.company_id, staging.platform_id
+        Mapping = env["ap.sync.mapping"]
+        product = env["product.product"]
+        if self.product_code:
+            product = env["product.product"].search(
+                [("default_code", "=", self.product_code), ("company_id", "in", (False, company.id))], limit=1
+            )
+            if not product and staging.partner_id:
+                info = env["product.supplierinfo"].search(
+                    [("product_code", "=", self.product_code),
+                     ("partner_id", "=", staging.partner_id.commercial_partner_id.id)], limit=1,
+                )  # fmt: skip
+                product = info.product_id or info.product_tmpl_id.product_variant_id
+        account = env["account.account"]
+        if self.account_code:
+            account = Mapping._lookup("account", self.account_code, company=company, platform=platform)
+            if not account:
+                account = (
+                    env["account.account"]
+                    .with_company(company)
+                    .search(
+                        [
+                            ("code", "=", self.account_code),
+                            ("company_ids", "in", company.id),
+                            ("deprecated", "=", False),
+                        ],
+                        limit=1,
+                    )
+                )
+            if not account:
+                return "account_mapping", _(
+                    "Line %(n)s: no account with code %(code)s in %(company)s and no mapping.",
+                    n=self.sequence,
+                    code=self.account_code,
+                    company=company.name,
+                )
+        if not account and product:
+            account = product.product_tmpl_id.with_company(company)._get_product_accounts()["expense"]
+        if not account:
+            account = platform.default_expense_account_id.filtered(lambda a: company in a.company_ids)
+        if not account:
+            account = staging._get_journal().default_account_id
+        if not account:
+            return "account_mapping", _(
+                "Line %s: no account (no code, product, platform default or journal default).", self.sequence
+            )
+        taxes = env["account.tax"]
+        if self.tax_category:
+            key = tax_key(self.tax_category, self.tax_rate_text())
+            taxes = Mapping._lookup("tax", key, company=company, platform=platform)
+            if not taxes:
+                candidates = env["account.tax"].search([
+                    ("type_tax_use", "=", "purchase"), ("amount_type", "=", "percent"),
+                    ("company_id", "=", company.id), ("price_include", "=", False),
+                ]).filtered(lambda t: float_compare(t.amount, self.tax_rate, precision_digits=4) == 0)  # fmt: skip
+                preferred = candidates & product.supplier_taxes_id
+                if len(preferred) == 1 or len(candidates) == 1:
+                    taxes = preferred or candidates
+                elif candidates:
+                    return "tax_mapping", _(
+                        "Line %(n)s: %(count)s purchase taxes of %(rate)s%% exist (%(names)s): add a tax mapping %(key)s "
+                        "to say which one.",
+                        n=self.sequence, count=len(candidates), rate=self.tax_rate_text(),
+                        names=", ".join(candidates.mapped("name")), key=key,
+                    )  # fmt: skip
+            if not taxes:
+                return "tax_mapping", _(
+                    "Line %(n)s: no purchase tax of %(rate)s%% (category %(cat)s) in %(company)s; "
+                    "add a tax mapping %(key)s.",
+                    n=self.sequence,
+                    rate=self.tax_rate_text(),
+                    cat=self.tax_category,
+                    company=company.name,
+                    key=key,
+                )
+        distribution = {}
+        for code, percent in (self.analytic or {}).items():
+            analytic = Mapping._lookup("analytic", code, company=company, platform=platform) or env[
+                "account.analytic.account"
+            ].search([("code", "=", code), ("company_id", "in", (False, company.id))], limit=1)
+            if not analytic:
+                return "account_mapping", _(
+                    "Line %(n)s: no analytic account %(code)s.", n=self.sequence, code=code
+                )
+            distribution[str(analytic.id)] = float(percent)
+        uom = env["uom.uom"]
+        if self.uom_code:
+            uom = Mapping._lookup("uom", self.uom_code, company=company, platform=platform)
+            if not uom and self.uom_code in UOM_CODES:
+                uom = env.ref(UOM_CODES[self.uom_code], raise_if_not_found=False) or uom
+        if product and uom and uom.category_id != product.uom_id.category_id:
+            uom = product.uom_po_id
+        self.write({
+            "product_id": product.id,
+            "account_id": account.id,
+            "tax_ids": [(6, 0, taxes.ids)],
+            "analytic_distribution": distribution or False,
+            "uom_id": (uom or product.uom_po_id).id,
+        })  # fmt: skip
+        return None
+
+    def tax_rate_text(self):
+        tax = next((item.get("tax") for item in self._document_lines() if item), None)
+        return (tax or {}).get("rate") or str(self.tax_rate)
+
+    def _document_lines(self):
+        lines = (self.staging_id.document_json or {}).get("lines") or []
+        index = self.sequence - 1
+        return [lines[index]] if 0 <= index < len(lines) else []
+
+    def _find_po_line(self, orders):
+        if self.po_line_ref:
+            order_name, _sep, position = self.po_line_ref.rpartition("/")
+            order = orders.filtered(lambda o: o.name == order_name) if order_name else orders
+            lines = order.order_line.filtered(lambda pol: not pol.display_type).sorted(
+                lambda pol: (pol.sequence, pol.id)
+            )
+            if position.isdigit() and 1 <= int(position) <= len(lines):
+                return lines[int(position) - 1]
+            by_id = lines.filtered(lambda pol: str(pol.id) == position)
+            if by_id:
+                return by_id
+        lines = orders.order_line.filtered(lambda pol: not pol.display_type)
+        if self.product_id:
+            by_product = lines.filtered(lambda pol: pol.product_id == self.product_id)
+            if len(by_product) == 1:
+                return by_product
+        wanted = " ".join((self.description or "").casefold().split())
+        by_text = (
+            lines.filtered(lambda pol: " ".join((pol.name or "").casefold().split()) == wanted)
+            if wanted
+            else lines[:0]
+        )
+        return by_text[:1]
+
+    def _match_po_line(self, orders, tolerances, check_quantities=True):
+        """2-way (price, ordered) and 3-way (received) checks; the numbers stay on the line."""
+        self.ensure_one()
+        price_pct, price_abs, qty_pct, qty_abs = tolerances
+        po_line = self._find_po_line(orders)
+        if not po_line:
+            self.write({"match_status": "no_po_line", "purchase_line_id": False,
+                        "match_note": _("No line of %s matches.", ", ".join(orders.mapped("name")))})  # fmt: skip
+            return "po_not_found", _("Line %(n)s (%(d)s): no matching line on %(po)s.",
+                                     n=self.sequence, d=self.description or self.product_code or "-",
+                                     po=", ".join(orders.mapped("name")))  # fmt: skip
+        values = {
+            "purchase_line_id": po_line.id,
+            "po_price_unit": po_line.price_unit,
+            "ordered_qty": po_line.product_qty,
+            "received_qty": po_line.qty_received,
+            "billed_qty": po_line.qty_invoiced,
+            "match_status": "matched",
+            "match_note": False,
+        }
+        if not self.product_id and po_line.product_id:
+            values["product_id"] = po_line.product_id.id
+        problem = None
+        allowed_price = po_line.price_unit + max(po_line.price_unit * price_pct / 100, price_abs)
+        if float_compare(self.unit_price, allowed_price, precision_digits=6) > 0:
+            values.update(
+                match_status="price_variance",
+                match_note=_("price %(inv)s vs PO %(po)s", inv=self.unit_price, po=po_line.price_unit),
+            )
+            problem = (
+                "price_variance",
+                _(
+                    "Line %(n)s: invoice price %(inv)s is above the PO price %(po)s of %(pol)s "
+                    "(tolerance %(pct)s%% / %(abs)s).",
+                    n=self.sequence,
+                    inv=self.unit_price,
+                    po=po_line.price_unit,
+                    pol=po_line.order_id.name,
+                    pct=price_pct,
+                    abs=price_abs,
+                ),
+            )
+        if check_quantities and not problem:
+            billable_ordered = po_line.product_qty - po_line.qty_invoiced
+            allowance = max(billable_ordered * qty_pct / 100, qty_abs)
+            receive_based = (po_line.product_id.purchase_method or "purchase") == "receive"
+            billable_received = po_line.qty_received - po_line.qty_invoiced
+            if float_compare(self.quantity, billable_ordered + allowance, precision_digits=4) > 0:
+                values.update(
+                    match_status="quantity_variance",
+                    match_note=_("billed %(q)s, billable %(b)s", q=self.quantity, b=billable_ordered),
+                )
+                problem = (
+                    "quantity_variance",
+                    _(
+                        "Line %(n)s: billed quantity %(q)s exceeds what is left to bill on %(po)s: ordered %(o)s, "
+                        "already billed %(i)s.",
+                        n=self.sequence,
+                        q=self.quantity,
+                        po=po_line.order_id.name,
+                        o=po_line.product_qty,
+                        i=po_line.qty_invoiced,
+                    ),
+                )
+            elif (
+                receive_based
+                and float_compare(self.quantity, billable_received + allowance, precision_digits=4) > 0
+            ):
+                values.update(
+                    match_status="receipt_missing",
+                    match_note=_("billed %(q)s, received %(r)s", q=self.quantity, r=po_line.qty_received),
+                )
+                problem = (
+                    "receipt_missing",
+                    _(
+                        "Line %(n)s: billed quantity %(q)s is above the received quantity %(r)s (already billed %(i)s) "
+                        "of %(po)s.",
+                        n=self.sequence,
+                        q=self.quantity,
+                        r=po_line.qty_received,
+                        i=po_line.qty_invoiced,
+                        po=po_line.order_id.name,
+                    ),
+                )
+        self.write(values)
+        return problem
+
+    def _prepare_bill_line(self):
+        self.ensure_one()
+        values = {
+            "name": self.description or self.product_id.display_name or self.product_code or "/",
+            "quantity": self.quantity,
+            "price_unit": self.unit_price,
+            "account_id": self.account_id.id,
+            "tax_ids": [(6, 0, self.tax_ids.ids)],
+        }
+        if self.product_id:
+            values["product_id"] = self.product_id.id
+        if self.uom_id:
+            values["product_uom_id"] = self.uom_id.id
+        if self.analytic_distribution:
+            values["analytic_distribution"] = self.analytic_distribution
+        if self.purchase_line_id:
+            values["purchase_line_id"] = self.purchase_line_id.id
+        return values

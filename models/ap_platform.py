@@ -163,6 +163,11 @@ class ApPlatform(models.Model):
         help="Before creating a bill, ask the platform (GET /invoices/{id}) whether the invoice is still "
         "approved and unchanged.",
     )
+    auto_create_vendor = fields.Boolean(
+        tracking=True,
+        help="When no vendor matches, create one from the invoice's supplier data (with a vendor mapping). "
+        "Off: an unknown vendor waits for a person.",
+    )
     max_payload_size = fields.Integer(
         string="Max Payload Size (bytes)",
         default=DEFAULT_MAX_PAYLOAD,

@@ -1,5 +1,8 @@
+from cryptography.fernet import InvalidToken
+
 from odoo import api, fields, models
 
+from ..exceptions import EncryptionKeyInvalid
 from ..utils import crypto
 
 SECRET_KINDS = [
@@ -52,5 +55,11 @@ class ApPlatformSecret(models.Model):
         """Re-encrypt every secret with the primary key (see README, "Rotating the key")."""
         records = self.sudo().search([])
         for record in records:
-            record.token = crypto.rotate(record.token)
+            try:
+                record.token = crypto.rotate(record.token)
+            except InvalidToken as exc:
+                raise EncryptionKeyInvalid(
+                    f"The {record.kind} of platform {record.platform_id.code} cannot be decrypted with any configured "
+                    "key: put the key it was encrypted with in the list, or enter that secret again."
+                ) from exc
         return len(records)

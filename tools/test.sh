@@ -14,6 +14,7 @@ pg_up
 drop_db "$DB"
 echo "==> Installing account_ap_sync on a fresh database $DB"
 install_log="$LOG_DIR/install-$DB.log"
+rm -f "$install_log"
 if ! "$PY" -m odoo -c "$CONF" -d "$DB" -i account_ap_sync --stop-after-init \
       --log-level=info --logfile="$install_log" --no-http; then
   tail -50 "$install_log" >&2

@@ -1,1 +1,1 @@
-from . import ap_platform_rotate_secret
+from . import ap_platform_rotate_secret, ap_staging_override

@@ -1,0 +1,669 @@
+"""From a validated staging record to a vendor bill: the pipeline steps after ``validate``.
+
+Each step returns None (passed) or ``(exception type, message)``; the record then stops at that
+step, keeps the reason and resumes from it once the cause is fixed (mapping added, vendor linked,
+override given). Steps are listed by ``_get_processing_steps`` so that a module can add its own.
+"""
+
+import base64
+import binascii
+import logging
+import re
+from decimal import Decimal
+
+from odoo import _, api, fields, models
+from odoo.exceptions import AccessError, UserError
+from odoo.tools import float_compare
+
+from ..exceptions import PlatformCallError
+from .ap_invoice_staging import document_digest, to_decimal
+
+_logger = logging.getLogger(__name__)
+
+EXCEPTION_TYPES = [
+    ("schema", "Schema"),
+    ("arithmetic", "Arithmetic"),
+    ("unknown_company", "Unknown company"),
+    ("unknown_vendor", "Unknown vendor"),
+    ("ambiguous_vendor", "Ambiguous vendor"),
+    ("bank_account_change", "Bank account change"),
+    ("tax_mapping", "Tax mapping"),
+    ("account_mapping", "Account mapping"),
+    ("currency", "Currency"),
+    ("po_not_found", "PO not found"),
+    ("price_variance", "Price variance"),
+    ("quantity_variance", "Quantity variance"),
+    ("receipt_missing", "Receipt missing"),
+    ("preceding_invoice", "Preceding invoice"),
+    ("possible_duplicate", "Possible duplicate"),
+    ("approval_not_confirmed", "Approval not confirmed"),
+    ("changed_after_billing", "Changed after billing"),
+    ("voided_after_billing", "Voided after billing"),
+    ("delivery_failed", "Delivery failed"),
+]
+LINE_MATCH = [
+    ("no_po", "No PO"),
+    ("matched", "Matched"),
+    ("no_po_line", "PO line not found"),
+    ("price_variance", "Price variance"),
+    ("quantity_variance", "Quantity variance"),
+    ("receipt_missing", "Receipt missing"),
+]
+PUBLIC_EMAIL_DOMAINS = {
+    "gmail.com",
+    "outlook.com",
+    "hotmail.com",
+    "yahoo.com",
+    "icloud.com",
+    "gmx.de",
+    "proton.me",
+}
+DUPLICATE_LOCK_NAMESPACE = 74202
+UOM_CODES = {"C62": "uom.product_uom_unit", "EA": "uom.product_uom_unit", "H87": "uom.product_uom_unit",
+             "HUR": "uom.product_uom_hour", "KGM": "uom.product_uom_kgm", "LTR": "uom.product_uom_litre",
+             "DAY": "uom.product_uom_day", "MTR": "uom.product_uom_meter"}  # fmt: skip
+
+
+def normalize_vat(value):
+    return re.sub(r"[^A-Z0-9]", "", (value or "").upper())
+
+
+def normalize_reference(value):
+    return re.sub(r"[^A-Z0-9]", "", (value or "").upper())
+
+
+def normalize_name(value):
+    return " ".join(re.sub(r"[^\w\s]", " ", (value or "").casefold()).split())
+
+
+class ApInvoiceStaging(models.Model):
+    _inherit = "ap.invoice.staging"
+
+    exception_type = fields.Selection(EXCEPTION_TYPES, readonly=True, index=True, tracking=True)
+    vendor_candidate_ids = fields.Many2many(
+        "res.partner",
+        string="Candidate Vendors",
+        readonly=True,
+        help="Partners that matched, when ambiguous.",
+    )
+    vendor_match_rule = fields.Char(readonly=True, help="The rule of the cascade that found the vendor.")
+    partner_bank_id = fields.Many2one("res.partner.bank", string="Vendor Bank Account", readonly=True)
+    reversed_move_id = fields.Many2one("account.move", string="Credit Note For", readonly=True)
+    duplicate_override_reason = fields.Text(readonly=True, tracking=True)
+    duplicate_override_uid = fields.Many2one("res.users", string="Duplicate Override By", readonly=True)
+    variance_override_reason = fields.Text(readonly=True, tracking=True)
+    variance_override_uid = fields.Many2one("res.users", string="Variance Accepted By", readonly=True)
+
+    # ------------------------------------------------------------------ pipeline
+    @api.model
+    def _get_processing_steps(self):
+        return super()._get_processing_steps() + [
+            ("route_company", "_step_route_company", "validated"),
+            ("match_vendor", "_step_match_vendor", "validated"),
+            ("map_lines", "_step_map_lines", "validated"),
+            ("match_po", "_step_match_po", "matched"),
+            ("check_duplicate", "_step_check_duplicate", "matched"),
+            ("verify_approval", "_step_verify_approval", "matched"),
+            ("create_bill", "_step_create_bill", "bill_created"),
+        ]
+
+    # ------------------------------------------------------------------ overrides (manager, with a reason)
+    def _override(self, kind, reason):
+        """Let a manager release a duplicate or accept a variance; the reason and the person are kept."""
+        if not self.env.user.has_group("account_ap_sync.group_ap_sync_manager"):
+            raise AccessError(_("Only an AP Sync manager may override a check."))
+        if not (reason or "").strip():
+            raise UserError(_("Write down why: the reason is kept with the record."))
+        field = {"duplicate": "duplicate_override", "variance": "variance_override"}[kind]
+        for record in self:
+            record.sudo().write({f"{field}_reason": reason.strip(), f"{field}_uid": self.env.user.id})
+            record.message_post(
+                body=_(
+                    "Override (%(kind)s) by %(user)s: %(reason)s",
+                    kind=kind,
+                    user=self.env.user.name,
+                    reason=reason.strip(),
+                )
+            )
+        self.sudo().filtered(lambda r: r.state == "exception")._process()
+        return True
+
+    def action_open_override(self):
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Override with a reason"),
+            "res_model": "ap.staging.override",
+            "view_mode": "form",
+            "target": "new",
+            "context": {
+                "default_staging_ids": self.ids,
+                "default_kind": self.env.context.get("override_kind"),
+            },
+        }
+
+    # ------------------------------------------------------------------ company
+    def _step_route_company(self):
+        Mapping = self.env["ap.sync.mapping"]
+        company = self.env["res.company"]
+        if self.company_external_id:
+            company = Mapping._lookup("company", self.company_external_id, platform=self.platform_id)
+            if not company:
+                return "unknown_company", _(
+                    "No company is mapped to the entity id %s (Configuration > Mappings, type Company).",
+                    self.company_external_id,
+                )
+        elif self.company_vat:
+            wanted = normalize_vat(self.company_vat)
+            company = (
+                self.env["res.company"].sudo().search([]).filtered(lambda c: normalize_vat(c.vat) == wanted)
+            )
+            if len(company) != 1:
+                return "unknown_company", _(
+                    "%(count)s companies have the VAT number %(vat)s: the invoice is not routed by guess.",
+                    count=len(company),
+                    vat=self.company_vat,
+                )
+        else:
+            company = self.platform_id.company_id
+        if company != self.company_id:
+            self.write({"company_id": company.id})
+        return None
+
+    # ------------------------------------------------------------------ vendor
+    def _get_vendor_cascade(self):
+        """Rules tried in order; the first that finds partners decides (overridable)."""
+        return [
+            ("mapping", self._vendor_by_mapping),
+            ("vat", self._vendor_by_vat),
+            ("iban", self._vendor_by_iban),
+            ("email domain", self._vendor_by_email_domain),
+            ("name", self._vendor_by_name),
+        ]
+
+    def _vendor_domain(self):
+        return ["|", ("company_id", "=", False), ("company_id", "=", self.company_id.id)]
+
+    def _vendor_by_mapping(self):
+        return self.env["ap.sync.mapping"]._lookup(
+            "vendor", self.supplier_external_id, company=self.company_id, platform=self.platform_id
+        )
+
+    def _vendor_by_vat(self):
+        wanted = normalize_vat(self.supplier_vat)
+        if not wanted:
+            return self.env["res.partner"]
+        self.env.cr.execute(
+            """SELECT id FROM res_partner
+                WHERE regexp_replace(upper(vat), '[^A-Z0-9]', '', 'g') = %s
+                  AND (company_id IS NULL OR company_id = %s)""",
+            [wanted, self.company_id.id],
+        )
+        partners = (
+            self.env["res.partner"]
+            .with_context(active_test=False)
+            .browse([r[0] for r in self.env.cr.fetchall()])
+        )
+        return partners.commercial_partner_id
+
+    def _vendor_by_iban(self):
+        wanted = normalize_vat(self.supplier_iban)
+        if not wanted:
+            return self.env["res.partner"]
+        banks = (
+            self.env["res.partner.bank"]
+            .with_context(active_test=False)
+            .sudo()
+            .search([("sanitized_acc_number", "=", wanted)] + self._vendor_domain())
+        )
+        return banks.partner_id.commercial_partner_id
+
+    def _vendor_by_email_domain(self):
+        domain = (self.supplier_email or "").rpartition("@")[2].strip().lower()
+        if not domain or domain in PUBLIC_EMAIL_DOMAINS:
+            return self.env["res.partner"]
+        partners = (
+            self.env["res.partner"]
+            .with_context(active_test=False)
+            .search([("email", "=ilike", f"%@{domain}")] + self._vendor_domain())
+        )
+        return partners.commercial_partner_id
+
+    def _vendor_by_name(self):
+        wanted = normalize_name(self.supplier_name)
+        if not wanted:
+            return self.env["res.partner"]
+        partners = (
+            self.env["res.partner"]
+            .with_context(active_test=False)
+            .search(
+                [("name", "ilike", wanted.split()[0]), ("is_company", "=", True)] + self._vendor_domain(),
+                limit=500,
+            )
+        )
+        return partners.filtered(lambda p: normalize_name(p.name) == wanted).commercial_partner_id
+
+    def _step_match_vendor(self):
+        if normalize_vat(self.supplier_vat) and normalize_vat(self.supplier_vat) == normalize_vat(
+            self.company_id.vat
+        ):
+            return "unknown_vendor", _(
+                "The supplier VAT %s is the buyer's own VAT number: the capture probably swapped buyer and supplier.",
+                self.supplier_vat,
+            )
+        partner, rule = self.partner_id, self.vendor_match_rule or _("set by a person")
+        if not partner:
+            for rule, finder in self._get_vendor_cascade():
+                found = finder()
+                if not found:
+                    continue
+                active = found.filtered("active")
+                if len(active) == 1:
+                    partner = active
+                    break
+                self.write({"vendor_candidate_ids": [(6, 0, found.ids)]})
+                if len(active) > 1:
+                    return "ambiguous_vendor", _(
+                        "%(count)s vendors match by %(rule)s: %(names)s. Link the right one.",
+                        count=len(active),
+                        rule=rule,
+                        names=", ".join(active.mapped("display_name")),
+                    )
+                return "unknown_vendor", _(
+                    "Only archived partners match by %(rule)s (%(names)s): an archived vendor is never used silently.",
+                    rule=rule,
+                    names=", ".join(found.mapped("display_name")),
+                )
+            else:
+                if not self.platform_id.auto_create_vendor:
+                    return "unknown_vendor", _(
+                        "No vendor matches %(name)s (id %(ext)s, VAT %(vat)s, IBAN %(iban)s). Link one or add a mapping.",
+                        name=self.supplier_name or "-",
+                        ext=self.supplier_external_id or "-",
+                        vat=self.supplier_vat or "-",
+                        iban=self.supplier_iban or "-",
+                    )
+                partner, rule = self._create_vendor(), _("created automatically")
+        values = {"partner_id": partner.id, "vendor_match_rule": rule, "vendor_candidate_ids": [(5, 0, 0)]}
+        if self.supplier_iban:
+            wanted = normalize_vat(self.supplier_iban)
+            bank = partner.commercial_partner_id.with_context(active_test=False).bank_ids.filtered(
+                lambda b: b.sanitized_acc_number == wanted
+            )
+            if not bank:
+                self.write(values)
+                known = ", ".join(partner.commercial_partner_id.bank_ids.mapped("acc_number")) or _("none")
+                return "bank_account_change", _(
+                    "The invoice asks payment to IBAN %(iban)s, which is not a bank account of %(vendor)s "
+                    "(known: %(known)s). Check it with the vendor before adding it: it is never added silently.",
+                    iban=self.supplier_iban,
+                    vendor=partner.display_name,
+                    known=known,
+                )
+            values["partner_bank_id"] = bank[:1].id
+        self.write(values)
+        return None
+
+    def _create_vendor(self):
+        partner = self.env["res.partner"].create(
+            {
+                "name": self.supplier_name or self.supplier_external_id or self.supplier_vat,
+                "vat": self.supplier_vat or False,
+                "email": self.supplier_email or False,
+                "is_company": True,
+                "supplier_rank": 1,
+                "company_id": self.company_id.id,
+            }
+        )
+        if self.supplier_iban:
+            self.env["res.partner.bank"].create({"acc_number": self.supplier_iban, "partner_id": partner.id})
+        if self.supplier_external_id:
+            self.env["ap.sync.mapping"].create(
+                {
+                    "mapping_type": "vendor",
+                    "external_code": self.supplier_external_id,
+                    "company_id": self.company_id.id,
+                    "platform_id": self.platform_id.id,
+                    "partner_id": partner.id,
+                }
+            )
+        self.message_post(body=_("Vendor %s created from the platform's data.", partner.display_name))
+        return partner
+
+    # ------------------------------------------------------------------ lines
+    def _step_map_lines(self):
+        currency = self.currency_id
+        if not currency or not currency.active:
+            return "currency", _(
+                "The currency %s is not active in Odoo: activate it or correct the invoice.",
+                self.currency_code,
+            )
+        problems = []
+        for line in self.line_ids:
+            problem = line._map(self)
+            if problem:
+                problems.append(problem)
+        if problems:
+            kind = problems[0][0]
+            return kind, "\n".join(message for _kind, message in problems)
+        return None
+
+    # ------------------------------------------------------------------ purchase orders
+    def _step_match_po(self):
+        refs = {self.purchase_order_ref} | set(
+            self.line_ids.mapped(lambda line: (line.po_line_ref or "").rpartition("/")[0])
+        )
+        refs.discard("")
+        refs.discard(False)
+        if not refs:
+            self.line_ids.write({"match_status": "no_po"})
+            return None
+        orders = self.env["purchase.order"]
+        for ref in refs:
+            order = self.env["purchase.order"].search(
+                [("name", "=", ref), ("company_id", "=", self.company_id.id)], limit=1
+            )
+            if not order:
+                elsewhere = self.env["purchase.order"].sudo().search([("name", "=", ref)], limit=1)
+                where = _(" (it belongs to %s)", elsewhere.company_id.name) if elsewhere else ""
+                return "po_not_found", _(
+                    "Purchase order %(ref)s was not found in %(company)s%(where)s.",
+                    ref=ref,
+                    company=self.company_id.name,
+                    where=where,
+                )
+            if order.partner_id.commercial_partner_id != self.partner_id.commercial_partner_id:
+                return "po_not_found", _(
+                    "Purchase order %(ref)s is for %(other)s, not %(vendor)s.",
+                    ref=ref,
+                    other=order.partner_id.display_name,
+                    vendor=self.partner_id.display_name,
+                )
+            if order.state not in ("purchase", "done"):
+                return "po_not_found", _(
+                    "Purchase order %(ref)s is not confirmed (%(state)s).", ref=ref, state=order.state
+                )
+            orders |= order
+        self.purchase_order_id = orders[:1]
+        tolerances = self.partner_id._ap_tolerances(self.company_id)
+        problems = []
+        for line in self.line_ids:
+            problem = line._match_po_line(
+                orders, tolerances, check_quantities=self.document_type == "invoice"
+            )
+            if problem:
+                problems.append(problem)
+        if problems and not self.variance_override_uid:
+            return problems[0][0], "\n".join(message for _kind, message in problems)
+        if problems:
+            self.message_post(
+                body=_(
+                    "Variances accepted by %(user)s: %(reason)s",
+                    user=self.variance_override_uid.name,
+                    reason=self.variance_override_reason,
+                )
+            )
+        return None
+
+    # ------------------------------------------------------------------ duplicates
+    def _step_check_duplicate(self):
+        if self.duplicate_override_uid:
+            return None
+        partner = self.partner_id.commercial_partner_id
+        reference = normalize_reference(self.number)
+        # Serialize the check per (company, vendor, reference): two workers never both pass it.
+        self.env.cr.execute(
+            "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+            [DUPLICATE_LOCK_NAMESPACE, f"{self.company_id.id}/{partner.id}/{reference}"],
+        )
+        fiscal = self.company_id.compute_fiscalyear_dates(self.issue_date or fields.Date.today())
+        move_type = "in_refund" if self.document_type == "credit_note" else "in_invoice"
+        candidates = self.env["account.move"].search([
+            ("move_type", "=", move_type),
+            ("company_id", "=", self.company_id.id),
+            ("commercial_partner_id", "=", partner.id),
+            ("state", "!=", "cancel"),
+            ("id", "!=", self.move_id.id),
+        ])  # fmt: skip
+        same_ref = candidates.filtered(
+            lambda m: normalize_reference(m.ref) == reference
+            and fiscal["date_from"] <= (m.invoice_date or m.date) <= fiscal["date_to"]
+        )
+        if same_ref:
+            return "possible_duplicate", _(
+                "%(vendor)s already has %(bills)s with reference %(ref)s in this fiscal year.",
+                vendor=partner.display_name,
+                bills=", ".join(same_ref.mapped("display_name")),
+                ref=self.number,
+            )
+        rounding = self.currency_id.rounding or 0.01
+        same_amount = candidates.filtered(
+            lambda m: m.invoice_date == self.issue_date
+            and m.currency_id == self.currency_id
+            and float_compare(m.amount_total, self.amount_gross, precision_rounding=rounding) == 0
+        )
+        if same_amount:
+            return "possible_duplicate", _(
+                "%(vendor)s already has %(bills)s for the same amount %(amount)s on the same date.",
+                vendor=partner.display_name,
+                bills=", ".join(same_amount.mapped("display_name")),
+                amount=self.amount_gross,
+            )
+        twins = self.search([
+            ("id", "!=", self.id),
+            ("company_id", "=", self.company_id.id),
+            ("partner_id.commercial_partner_id", "=", partner.id),
+            ("state", "not in", ("cancelled", "rejected", "duplicate")),
+            ("document_type", "=", self.document_type),
+        ]).filtered(lambda s: normalize_reference(s.number) == reference)  # fmt: skip
+        if twins:
+            return "possible_duplicate", _(
+                "Another platform document (%(twins)s) carries the same vendor reference %(ref)s.",
+                twins=", ".join(twins.mapped("display_name")),
+                ref=self.number,
+            )
+        return None
+
+    # ------------------------------------------------------------------ approval
+    def _step_verify_approval(self):
+        """Approved, and (with the platform's flag) confirmed by the platform just before billing."""
+        if (self.approval_status or "").lower() != "approved":
+            return "approval_not_confirmed", _(
+                "The approval status is %s, not approved.", self.approval_status or "-"
+            )
+        if not self.platform_id.verify_approval:
+            return None
+        try:
+            response = self.platform_id._call(
+                "GET",
+                f"/invoices/{self.document_id}",
+                event_type="verify_approval",
+                log_values={"staging_id": self.id},
+            )
+        except PlatformCallError as exc:
+            return "approval_not_confirmed", _("The approval could not be confirmed: %s", exc.args[0])
+        if not response.ok:
+            return "approval_not_confirmed", _(
+                "The platform answered HTTP %s when asked to confirm the approval.", response.status_code
+            )
+        try:
+            current = response.json()
+        except ValueError:
+            return "approval_not_confirmed", _("The platform's answer is not JSON.")
+        status = ((current.get("approval") or {}).get("status") or "").lower()
+        if status != "approved":
+            return "approval_not_confirmed", _(
+                "The platform now says the approval status is %s.", status or "-"
+            )
+        same = document_digest(current) == self.document_sha256 or (
+            current.get("updated_at") and current.get("updated_at") == self.platform_updated_at
+        )
+        if not same:
+            return "approval_not_confirmed", _(
+                "The invoice changed on the platform since it was received (updated_at %(new)s, received %(old)s).",
+                new=current.get("updated_at") or "-",
+                old=self.platform_updated_at or "-",
+            )
+        return None
+
+    def action_verify_approval(self):
+        """Server action: check the approval now (the processing uses the same check)."""
+        for record in self.sudo():
+            problem = record._step_verify_approval()
+            if problem:
+                record._set_state("exception", problem[1], step="verify_approval", exception_type=problem[0])
+            else:
+                record.message_post(body=_("Approval confirmed."))
+        return True
+
+    # ------------------------------------------------------------------ bill
+    def _get_journal(self):
+        return self.platform_id.journal_id.filtered(lambda j: j.company_id == self.company_id) or self.env[
+            "account.journal"
+        ].search([("type", "=", "purchase"), ("company_id", "=", self.company_id.id)], limit=1)
+
+    def _prepare_bill_values(self):
+        move_type = "in_refund" if self.document_type == "credit_note" else "in_invoice"
+        values = {
+            "move_type": move_type,
+            "partner_id": self.partner_id.id,
+            "ref": self.number,
+            "invoice_date": self.issue_date,
+            "currency_id": self.currency_id.id,
+            "journal_id": self._get_journal().id,
+            "payment_reference": self.payment_reference or False,
+            "partner_bank_id": self.partner_bank_id.id or False,
+            "ap_staging_id": self.id,
+            "invoice_origin": self.purchase_order_id.name or False,
+            "invoice_line_ids": [(0, 0, line._prepare_bill_line()) for line in self.line_ids],
+        }
+        if self.due_date:
+            values["invoice_date_due"] = self.due_date
+        if self.reversed_move_id:
+            values["reversed_entry_id"] = self.reversed_move_id.id
+        return values
+
+    def _find_preceding_bill(self):
+        partner = self.partner_id.commercial_partner_id
+        reference = normalize_reference(self.preceding_invoice_number)
+        bills = self.env["account.move"].search([
+            ("move_type", "=", "in_invoice"), ("company_id", "=", self.company_id.id),
+            ("commercial_partner_id", "=", partner.id), ("state", "!=", "cancel"),
+        ]).filtered(lambda m: normalize_reference(m.ref) == reference)  # fmt: skip
+        if self.preceding_invoice_date and len(bills) > 1:
+            bills = bills.filtered(lambda m: m.invoice_date == self.preceding_invoice_date)
+        return bills
+
+    def _step_create_bill(self):
+        if self.move_id:
+            return None  # idempotent: never a second bill
+        if self.document_type == "credit_note":
+            if not self.preceding_invoice_number:
+                return "preceding_invoice", _(
+                    "A credit note must name the invoice it corrects (preceding_invoice)."
+                )
+            original = self._find_preceding_bill()
+            if len(original) != 1:
+                return "preceding_invoice", _(
+                    "%(count)s bills of %(vendor)s carry the reference %(ref)s: the credit note cannot be linked.",
+                    count=len(original),
+                    vendor=self.partner_id.display_name,
+                    ref=self.preceding_invoice_number,
+                )
+            self.reversed_move_id = original
+        Move = (
+            self.env["account.move"]
+            .with_company(self.company_id)
+            .with_context(
+                default_move_type="in_refund" if self.document_type == "credit_note" else "in_invoice"
+            )
+        )
+        with self.env.cr.savepoint() as savepoint:
+            move = Move.create(self._prepare_bill_values())
+            problem = self._compare_totals(move)
+            if problem:
+                savepoint.rollback()
+                self.env.invalidate_all()
+                return "arithmetic", problem
+        self._copy_attachments(move)
+        self.write({"move_id": move.id})
+        move.message_post(
+            body=_(
+                "Created from %(ref)s (platform %(platform)s, document %(doc)s).",
+                ref=self._get_html_link(),
+                platform=self.platform_id.name,
+                doc=self.document_id,
+            )
+        )
+        self.message_post(body=_("Bill %s created.", move._get_html_link()))
+        if self._may_auto_post(move):
+            move.action_post()
+            self._set_state("bill_created", step="create_bill")
+            self._set_state("posted", step="create_bill")
+        return None
+
+    def _may_auto_post(self, move):
+        return bool(
+            self.platform_id.auto_post
+            and self.env.user.has_group("account.group_account_invoice")
+            and move.state == "draft"
+        )
+
+    def _compare_totals(self, move):
+        """The bill Odoo computed against the invoice's totals: a difference is flagged, never patched."""
+        rounding = Decimal(str(self.currency_id.rounding or 0.01))
+        tolerance = rounding * max(
+            1, len(self.line_ids)
+        )  # per-line tax rounding may differ by one unit per line
+        totals = (self.document_json or {}).get("totals") or {}
+        expected = {key: to_decimal(totals.get(key)) for key in ("net", "tax", "gross")}
+        computed = {
+            "net": Decimal(str(move.amount_untaxed)),
+            "tax": Decimal(str(move.amount_tax)),
+            "gross": Decimal(str(move.amount_total)),
+        }
+        gaps = [
+            _(
+                "%(what)s: Odoo computes %(odoo)s, the invoice says %(doc)s",
+                what=key,
+                odoo=computed[key],
+                doc=expected[key],
+            )
+            for key in ("net", "tax", "gross")
+            if expected[key] is not None and abs(computed[key] - expected[key]) > tolerance
+        ]
+        if gaps:
+            return _(
+                "The bill would not match the invoice (taxes or lines mapped differently?):\n%s",
+                "\n".join(gaps),
+            )
+        return None
+
+    def _copy_attachments(self, move):
+        """The invoice's own files (PDF, XML) onto the bill, from the raw payload."""
+        payload = self.payload_attachment_id.sudo()
+        if not payload:
+            return
+        import json
+
+        try:
+            data = json.loads(payload.raw or b"{}").get("data") or {}
+        except (ValueError, AttributeError):
+            return
+        attachments = self.env["ir.attachment"]
+        for item in data.get("attachments") or []:
+            try:
+                content = base64.b64decode(item.get("content_base64") or "", validate=True)
+            except (binascii.Error, ValueError):
+                self.message_post(
+                    body=_("Attachment %s is not valid base64: not copied.", item.get("filename"))
+                )
+                continue
+            attachments |= attachments.create({
+                "name": item.get("filename") or "invoice",
+                "raw": content,
+                "mimetype": item.get("mimetype") or False,
+                "res_model": "account.move",
+                "res_id": move.id,
+            })  # fmt: skip
+        if attachments:
+            move.message_main_attachment_id = attachments[:1]
