@@ -169,17 +169,11 @@ class ApInvoiceStaging(models.Model):
     def _set_state(self, state, reason=None, step=None, exception_type=None):
         """Move to ``state`` if the state map allows it; a refused move raises (never silent)."""
         for record in self:
-            if record.state == state:
-                continue
-            if state not in STATE_TRANSITIONS.get(record.state, ()):
-                raise UserError(
-                    _(
-                        "%(ref)s cannot go from %(old)s to %(new)s.",
-                        ref=record.name,
-                        old=dict(STATES)[record.state],
-                        new=dict(STATES)[state],
-                    )
-                )
+            record._check_transition(record.state, state)
+        self._write_state(state, reason=reason, step=step, exception_type=exception_type)
+
+    def _write_state(self, state, reason=None, step=None, exception_type=None):
+        """Write a state already checked against the state map (see ``_set_state``)."""
         values = {"state": state, "exception_reason": reason if state == "exception" else False}
         if "exception_type" in self._fields:
             values["exception_type"] = exception_type if state == "exception" else False
@@ -188,6 +182,17 @@ class ApInvoiceStaging(models.Model):
         if state in ("rejected", "cancelled", "duplicate"):
             values["state_reason"] = reason
         self.write(values)
+
+    def _check_transition(self, old, new):
+        if old != new and new not in STATE_TRANSITIONS.get(old, ()):
+            raise UserError(
+                _(
+                    "%(ref)s cannot go from %(old)s to %(new)s.",
+                    ref=self.name,
+                    old=dict(STATES)[old],
+                    new=dict(STATES)[new],
+                )
+            )
 
     def _flag(self, reason):
         """Ask a person to look (upstream change after billing): state untouched."""
@@ -378,12 +383,15 @@ class ApInvoiceStaging(models.Model):
         return [("validate", "_step_validate", "validated")]
 
     @api.model
-    def _claim(self, states=("received",), limit=50):
+    def _claim(self, states=("received",), limit=50, platforms=None):
         """Lock up to ``limit`` records to process; records locked by another worker are skipped."""
-        self.env.cr.execute(
-            "SELECT id FROM ap_invoice_staging WHERE state IN %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
-            [tuple(states), limit],
-        )
+        self.flush_model(["state"])
+        query = "SELECT id FROM ap_invoice_staging WHERE state IN %s"
+        params = [tuple(states)]
+        if platforms is not None:
+            query += " AND platform_id IN %s"
+            params.append(tuple(platforms.ids) or (0,))
+        self.env.cr.execute(query + " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED", [*params, limit])
         return self.browse([row[0] for row in self.env.cr.fetchall()])
 
     @api.model
@@ -400,20 +408,35 @@ class ApInvoiceStaging(models.Model):
     def _process(self):
         """Run the pipeline from each record's current step; a failed step stops that record only."""
         steps = self._get_processing_steps()
+        self.env.cr.cache["ap_sync_lookups"] = {}  # lookups are remembered for this batch only
         for record in self:
             start = 0
             if record.processing_step:
                 names = [name for name, _method, _state in steps]
                 start = names.index(record.processing_step) if record.processing_step in names else 0
+            # The state map is checked at every step; the record is written once, at the end.
+            state, step = record.state, record.processing_step
             for name, method, reached in steps[start:]:
+                before = record.state
                 problem = getattr(record, method)()
                 if problem:
                     kind, message = problem if isinstance(problem, tuple) else ("arithmetic", problem)
-                    record._set_state("exception", message, step=name, exception_type=kind)
+                    record._check_transition(state, "exception")
+                    record._write_state("exception", message, step=name, exception_type=kind)
                     break
-                if record.state in ("posted", "paid"):
+                if record.state != before:  # the step moved the record itself (e.g. posted)
+                    state, step = record.state, name
                     break
-                record._set_state(reached, step=name)
+                record._check_transition(state, reached)
+                state, step = reached, name
+            else:
+                if (state, step) != (record.state, record.processing_step) or record.exception_reason:
+                    record._write_state(state, step=step)
+                if state == "bill_created":
+                    record._after_bill_created()
+
+    def _after_bill_created(self):
+        """Hook: the pipeline just created this record's bill (posting, notifications)."""
 
     def _step_validate(self):
         """Contract section 3 arithmetic, within the currency's rounding. Returns a problem or None."""

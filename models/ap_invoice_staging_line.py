@@ -2,7 +2,7 @@ from odoo import _, api, fields, models
 from odoo.tools import float_compare
 
 from .ap_invoice_staging import to_decimal
-from .ap_invoice_staging_process import UOM_CODES
+from .ap_invoice_staging_process import LINE_MATCH, UOM_CODES
 from .ap_sync_mapping import tax_key
 
 
@@ -67,14 +67,7 @@ class ApInvoiceStagingLineMatching(models.Model):
     uom_id = fields.Many2one("uom.uom", string="Unit", readonly=True)
     purchase_line_id = fields.Many2one("purchase.order.line", string="PO Line", readonly=True)
     match_status = fields.Selection(
-        [
-            ("no_po", "No PO"),
-            ("matched", "Matched"),
-            ("no_po_line", "PO line not found"),
-            ("price_variance", "Price variance"),
-            ("quantity_variance", "Quantity variance"),
-            ("receipt_missing", "Receipt missing"),
-        ],
+        LINE_MATCH,
         readonly=True,
     )
     po_price_unit = fields.Float(string="PO Price", digits="Product Price", readonly=True)
@@ -88,10 +81,22 @@ class ApInvoiceStagingLineMatching(models.Model):
         self.ensure_one()
         env, company, platform = self.env, staging.company_id, staging.platform_id
         Mapping = env["ap.sync.mapping"]
+        # Lookups repeat across the lines and invoices of one processing batch: remember them for the batch.
+        cache = env.cr.cache.setdefault("ap_sync_lookups", {})
+
+        def cached(key, compute):
+            if key not in cache:
+                cache[key] = compute()
+            return cache[key]
+
         product = env["product.product"]
         if self.product_code:
-            product = env["product.product"].search(
-                [("default_code", "=", self.product_code), ("company_id", "in", (False, company.id))], limit=1
+            product = cached(
+                ("product", company.id, self.product_code),
+                lambda: env["product.product"].search(
+                    [("default_code", "=", self.product_code), ("company_id", "in", (False, company.id))],
+                    limit=1,
+                ),
             )
             if not product and staging.partner_id:
                 info = env["product.supplierinfo"].search(
@@ -123,7 +128,10 @@ class ApInvoiceStagingLineMatching(models.Model):
                     company=company.name,
                 )
         if not account and product:
-            account = product.product_tmpl_id.with_company(company)._get_product_accounts()["expense"]
+            account = cached(
+                ("expense", company.id, product.id),
+                lambda: product.product_tmpl_id.with_company(company)._get_product_accounts()["expense"],
+            )
         if not account:
             account = platform.default_expense_account_id.filtered(lambda a: company in a.company_ids)
         if not account:
@@ -135,12 +143,18 @@ class ApInvoiceStagingLineMatching(models.Model):
         taxes = env["account.tax"]
         if self.tax_category:
             key = tax_key(self.tax_category, self.tax_rate_text())
-            taxes = Mapping._lookup("tax", key, company=company, platform=platform)
+            taxes = cached(
+                ("tax_mapping", company.id, platform.id, key),
+                lambda: Mapping._lookup("tax", key, company=company, platform=platform),
+            )
             if not taxes:
-                candidates = env["account.tax"].search([
-                    ("type_tax_use", "=", "purchase"), ("amount_type", "=", "percent"),
-                    ("company_id", "=", company.id), ("price_include", "=", False),
-                ]).filtered(lambda t: float_compare(t.amount, self.tax_rate, precision_digits=4) == 0)  # fmt: skip
+                candidates = cached(
+                    ("purchase_taxes", company.id),
+                    lambda: env["account.tax"].search([
+                        ("type_tax_use", "=", "purchase"), ("amount_type", "=", "percent"),
+                        ("company_id", "=", company.id), ("price_include", "=", False),
+                    ]),
+                ).filtered(lambda t: float_compare(t.amount, self.tax_rate, precision_digits=4) == 0)  # fmt: skip
                 preferred = candidates & product.supplier_taxes_id
                 if len(preferred) == 1 or len(candidates) == 1:
                     taxes = preferred or candidates

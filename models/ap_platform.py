@@ -268,24 +268,25 @@ class ApPlatform(models.Model):
 
     # ------------------------------------------------------------------ secrets
     def _inverse_api_key(self):
-        for platform in self:
-            if platform.api_key:
-                self.env["ap.platform.secret"]._set(platform, "api_key", platform.api_key.strip())
-                platform.message_post(body=_("API key changed."))
+        self._store_secret_input("api_key", _("API key changed."))
 
     def _inverse_webhook_secret(self):
-        for platform in self:
-            if platform.webhook_secret:
-                secret = self._check_webhook_secret_format(platform.webhook_secret)
-                self.env["ap.platform.secret"]._set(platform, "webhook_secret", secret)
-                platform.message_post(body=_("Webhook secret changed."))
+        self._store_secret_input("webhook_secret", _("Webhook secret changed."), webhook_format=True)
 
     def _inverse_webhook_secret_previous(self):
+        self._store_secret_input(
+            "webhook_secret_previous", _("Previous webhook secret changed."), webhook_format=True
+        )
+
+    def _store_secret_input(self, kind, message, webhook_format=False):
+        """Encrypt what was typed into the write-only field ``kind`` (its name is the secret's kind)."""
         for platform in self:
-            if platform.webhook_secret_previous:
-                secret = self._check_webhook_secret_format(platform.webhook_secret_previous)
-                self.env["ap.platform.secret"]._set(platform, "webhook_secret_previous", secret)
-                platform.message_post(body=_("Previous webhook secret changed."))
+            value = platform[kind]
+            if not value:
+                continue
+            value = self._check_webhook_secret_format(value) if webhook_format else value.strip()
+            self.env["ap.platform.secret"]._set(platform, kind, value)
+            platform.message_post(body=message)
 
     @api.model
     def _check_webhook_secret_format(self, secret):

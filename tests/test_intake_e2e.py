@@ -118,3 +118,36 @@ def test_concurrent_intake_never_duplicates_nor_loses(e2e):
     assert set(counts["per_document"].values()) == {1}, "exactly one staging record per document"
     assert counts["ap_sync_event"] == 1 + 8 + 50, "every distinct message kept, redeliveries not"
     assert counts["ap_sync_log"] == 8 + 8 + 50, "one sync-log entry per request"
+
+
+def test_two_processing_workers_never_claim_the_same_record(e2e):
+    """Two workers (two connections) claim at the same time: disjoint batches, nothing skipped."""
+    registry = e2e["registry"]
+    with registry.cursor() as cr:
+        cr.execute(
+            "SELECT count(*) FROM ap_invoice_staging WHERE platform_id = %s AND state = 'received'",
+            [e2e["platform_id"]],
+        )
+        waiting = cr.fetchone()[0]
+    assert waiting > 10, "the intake test leaves received records"
+    barrier = threading.Barrier(2)
+    claimed = {}
+
+    def worker(name):
+        with registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            platform = env["ap.platform"].browse(e2e["platform_id"])
+            barrier.wait()
+            batch = env["ap.invoice.staging"]._claim(limit=waiting // 2 + 1, platforms=platform)
+            claimed[name] = set(batch.ids)
+            barrier.wait()  # both hold their locks at the same time
+            cr.rollback()
+
+    threads = [threading.Thread(target=worker, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert claimed["a"] and claimed["b"]
+    assert not claimed["a"] & claimed["b"], "no record in both batches"
+    assert len(claimed["a"] | claimed["b"]) == min(waiting, 2 * (waiting // 2 + 1))

@@ -8,9 +8,8 @@ from odoo.tests import Form, tagged
 from .common import API_KEY, ApPlatformServer, ApSyncCase, make_invoice
 
 
-@tagged("post_install", "-at_install")
-class TestBillPipeline(ApSyncCase):
-    """From staging to vendor bill, with real partners, taxes, POs and receipts."""
+class BillPipelineCase(ApSyncCase):
+    """Partners, taxes, products, POs and receipts for the bill pipeline tests."""
 
     @classmethod
     def setUpClass(cls):
@@ -99,6 +98,11 @@ class TestBillPipeline(ApSyncCase):
                 move.picked = True
             picking._action_done()
         return order
+
+
+@tagged("post_install", "-at_install")
+class TestBillPipeline(BillPipelineCase):
+    """From staging to vendor bill, with real partners, taxes, POs and receipts."""
 
     # ------------------------------------------------------------------ happy path
     def test_bill_created_with_everything_and_only_once(self):
@@ -480,3 +484,90 @@ class TestBillPipeline(ApSyncCase):
             self.assertEqual(staging.state, "bill_created", staging.exception_reason)
             paths = [entry["path"] for entry in server.requests_log]
         self.assertIn("/invoices/inv_ver", paths)
+
+
+@tagged("post_install", "-at_install")
+class TestMappingsAndEdgeCases(BillPipelineCase):
+    """Mapping tables (CSV import, history), units, odd payloads, and a second company with its own chart."""
+
+    def test_mapping_csv_import_and_history(self):
+        Mapping = self.env["ap.sync.mapping"].with_user(self.manager)
+        # What Favorites > Import records does with a CSV file of two rows.
+        result = Mapping.load(
+            ["mapping_type", "external_code", "partner_id/.id", "tax_id/.id"],
+            [["vendor", "V-CSV-1", str(self.vendor.id), ""], ["tax", "s/6", "", str(self.tax6.id)]],
+        )
+        self.assertEqual(result["messages"], [])
+        self.assertEqual(len(result["ids"]), 2)
+        self.assertEqual(self.env["ap.sync.mapping"]._lookup("vendor", "V-CSV-1"), self.vendor)
+        tax_mapping = self.env["ap.sync.mapping"].search([("external_code", "=", "S/6")])
+        self.assertEqual(tax_mapping.tax_id, self.tax6)
+        self.assertEqual(tax_mapping.create_uid, self.manager)
+        tax_mapping.with_user(self.manager).tax_id = self.tax21
+        self.env.flush_all()
+        self.env.cr.precommit.run()  # tracking is written when the transaction commits
+        change = tax_mapping.message_ids.filtered(
+            lambda m: m.tracking_value_ids.filtered(lambda t: t.field_id.name == "tax_id")
+        )
+        self.assertEqual(len(change), 1)
+        self.assertEqual(change.author_id, self.manager.partner_id, "who changed it is kept")
+        self.assertTrue(change.date, "and when")
+        tracking = change.tracking_value_ids.filtered(lambda t: t.field_id.name == "tax_id")
+        self.assertEqual(
+            (tracking.old_value_char, tracking.new_value_char), (self.tax6.name, self.tax21.name)
+        )
+        with self.assertRaises(AccessError):
+            self.env["ap.sync.mapping"].with_user(self.ap_user_a).create(
+                {"mapping_type": "tax", "external_code": "S/9", "tax_id": self.tax6.id}
+            )
+
+    def test_unit_of_measure_codes(self):
+        hour = self.env.ref("uom.product_uom_hour")
+        staging = self.process(
+            self.stage(doc_id="inv_uom", number="UOM-1",
+                       lines=[{"quantity": "3", "unit_price": "85.00", "uom": "HUR", "description": "Consulting"}])
+        )  # fmt: skip
+        self.assertEqual(staging.state, "bill_created", staging.exception_reason)
+        self.assertEqual(staging.move_id.invoice_line_ids.product_uom_id, hour)
+
+    def test_quantity_zero_and_negative_invoice(self):
+        zero = self.process(
+            self.stage(doc_id="inv_zero", number="ZERO-1",
+                       lines=[{"quantity": "0", "unit_price": "10"}, {"quantity": "1", "unit_price": "10"}])
+        )  # fmt: skip
+        self.assertStopped(zero, "arithmetic", "quantity 0")
+        negative = self.process(
+            self.stage(doc_id="inv_neg", number="NEG-1", lines=[{"quantity": "-2", "unit_price": "10"}])
+        )
+        self.assertStopped(negative, "arithmetic", "credit note")
+        # A negative line (a discount) inside a positive invoice is fine.
+        discount = self.process(
+            self.stage(doc_id="inv_disc", number="DISC-1",
+                       lines=[{"quantity": "2", "unit_price": "50"}, {"quantity": "1", "unit_price": "-10"}])
+        )  # fmt: skip
+        self.assertEqual(discount.state, "bill_created", discount.exception_reason)
+        self.assertAlmostEqual(discount.move_id.amount_untaxed, 90.0)
+
+    def test_bill_in_a_second_company(self):
+        company_b = self.company_b
+        self.env["account.chart.template"].try_loading("generic_coa", company_b, install_demo=False)
+        tax_b = self.env["account.tax"].create(
+            {"name": "B 21%", "amount": 21, "type_tax_use": "purchase", "company_id": company_b.id}
+        )
+        self.env["ap.sync.mapping"].create(
+            {"mapping_type": "company", "external_code": "entity-b", "company_id": company_b.id}
+        )
+        self.env["ap.sync.mapping"].create(
+            {"mapping_type": "tax", "external_code": "S/21", "tax_id": tax_b.id, "company_id": company_b.id}
+        )
+        self.env.ref("base.EUR").active = True
+        staging = self.process(
+            self.stage(doc_id="inv_cb", number="CB-1", company={"external_id": "entity-b"})
+        )
+        self.assertEqual(staging.state, "bill_created", staging.exception_reason)
+        self.assertEqual((staging.company_id, staging.move_id.company_id), (company_b, company_b))
+        self.assertEqual(staging.move_id.invoice_line_ids.tax_ids, tax_b)
+        # A company-A user does not see it.
+        self.assertFalse(
+            self.env["ap.invoice.staging"].with_user(self.ap_user_a).search([("id", "=", staging.id)])
+        )
