@@ -28,6 +28,7 @@
         "views/ap_sync_event_views.xml",
         "views/ap_invoice_staging_views.xml",
         "views/ap_sync_mapping_views.xml",
+        "views/ap_sync_outbox_views.xml",
         "views/account_move_views.xml",
         "views/ap_sync_menus.xml",
     ],

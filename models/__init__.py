@@ -10,6 +10,7 @@ from . import (
     ap_sync_event,
     ap_sync_log,
     ap_sync_mapping,
+    ap_sync_outbox,
     res_company,
     res_partner,
 )

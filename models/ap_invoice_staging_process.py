@@ -600,11 +600,12 @@ class ApInvoiceStaging(models.Model):
         return None
 
     def _after_bill_created(self):
-        """Post the bill when the platform allows it, every check passed and the acting user may post."""
+        """Tell the platform; post the bill when the platform allows it, every check passed and the
+        acting user may post."""
         super()._after_bill_created()
+        self._enqueue_erp_status("bill_created")
         if self.move_id and self._may_auto_post(self.move_id):
             self.move_id.action_post()
-            self._set_state("posted", step="create_bill")
 
     def _may_auto_post(self, move):
         return bool(
@@ -672,3 +673,35 @@ class ApInvoiceStaging(models.Model):
             })  # fmt: skip
         if attachments:
             move.message_main_attachment_id = attachments[:1]
+
+    # ------------------------------------------------------------------ status back to the platform
+    def _enqueue_erp_status(self, status, message=None):
+        """Write an erp-status message for the platform (sent after commit, in order per document)."""
+        for record in self:
+            move = record.move_id
+            payments = move._get_reconciled_payments() if move else move
+            payment_date = max(payments.mapped("date"), default=None) if payments else None
+            payload = {
+                "status": status,
+                "erp_reference": move.name if move and move.name != "/" else (record.name or ""),
+                "erp_id": move.id or None,
+                "amount_residual": str(move.amount_residual) if move else None,
+                "payment_date": payment_date.isoformat() if payment_date else None,
+                "message": message or None,
+            }
+            self.env["ap.sync.outbox"]._enqueue(
+                record.platform_id, "erp_status", "POST", f"/invoices/{record.document_id}/erp-status",
+                {key: value for key, value in payload.items() if value is not None},
+                document_key=f"invoice:{record.document_id}", source=move or record, staging=record, status=status,
+            )  # fmt: skip
+
+    def action_reject_to_platform(self, reason):
+        """Refuse the document for good and tell the platform why (erp-status rejected)."""
+        if not (reason or "").strip():
+            raise UserError(_("Write down why the invoice is rejected: the platform receives the reason."))
+        for record in self:
+            if record.move_id:
+                raise UserError(_("%s already has a bill: cancel the bill instead.", record.display_name))
+            record.sudo()._set_state("rejected", reason.strip())
+            record.sudo()._enqueue_erp_status("rejected", reason.strip())
+        return True

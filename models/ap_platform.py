@@ -29,10 +29,14 @@ _session_store = threading.local()
 
 
 class _TimeoutAdapter(HTTPAdapter):
-    """Applies the contract's timeouts (5 s connect, 30 s read) to every call made without one."""
+    """Applies the platform's timeouts (contract: 5 s connect, 30 s read) to every call made without one.
+
+    They travel in a thread-local rather than the ``timeout`` argument, which Odoo's test harness
+    rewrites."""
 
     def send(self, request, timeout=None, **kwargs):
-        return super().send(request, timeout=timeout or (CONNECT_TIMEOUT, READ_TIMEOUT), **kwargs)
+        timeout = timeout or getattr(_session_store, "timeouts", None) or (CONNECT_TIMEOUT, READ_TIMEOUT)
+        return super().send(request, timeout=timeout, **kwargs)
 
 
 def _http_session():
@@ -174,6 +178,21 @@ class ApPlatform(models.Model):
         required=True,
         help="Webhook bodies above this size are refused with HTTP 413 without being read.",
     )
+
+    # Outbound delivery
+    retry_base = fields.Integer(
+        string="Retry Base (s)", default=30, help="Backoff: random(0, min(cap, base * 2^attempt)) seconds."
+    )
+    retry_cap = fields.Integer(
+        string="Retry Cap (s)", default=3600, help="Longest wait between two attempts."
+    )
+    retry_max_attempts = fields.Integer(
+        string="Max Attempts",
+        default=8,
+        help="After this many failed attempts a message becomes a dead letter.",
+    )
+    timeout_connect = fields.Float(string="Connect Timeout (s)", default=CONNECT_TIMEOUT)
+    timeout_read = fields.Float(string="Read Timeout (s)", default=READ_TIMEOUT)
 
     # Pull
     pull_interval = fields.Integer(
@@ -388,6 +407,7 @@ class ApPlatform(models.Model):
         headers = self._get_request_headers(idempotency_key)
         started = time.monotonic()
         response = error = None
+        _session_store.timeouts = (self.timeout_connect or CONNECT_TIMEOUT, self.timeout_read or READ_TIMEOUT)
         try:
             response = _http_session().request(
                 method,

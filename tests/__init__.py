@@ -1,1 +1,8 @@
-from . import test_platform_security, test_processing_bill, test_pull, test_staging_security, test_webhook
+from . import (
+    test_outbox,
+    test_platform_security,
+    test_processing_bill,
+    test_pull,
+    test_staging_security,
+    test_webhook,
+)

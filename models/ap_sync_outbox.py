@@ -1,0 +1,248 @@
+"""Transactional outbox: everything Odoo sends to a platform.
+
+A message is written in the same transaction as the business change that causes it, and delivered
+after commit by a cron that claims with ``FOR UPDATE SKIP LOCKED``. The row stays locked while it is
+sent: a crash between sending and recording the answer rolls back to *pending*, and the message is
+sent again with the same Idempotency-Key, which the platform recognises.
+"""
+
+import logging
+import random
+import uuid
+from datetime import timedelta
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from ..exceptions import PlatformCallError
+from .ap_platform import TRANSIENT_STATUSES, parse_retry_after
+
+_logger = logging.getLogger(__name__)
+
+STATES = [("pending", "Pending"), ("done", "Delivered"), ("dead", "Dead Letter"), ("cancelled", "Cancelled")]
+# Protected: set by the module only, never through a form or an import (cf. OCA queue_job).
+PROTECTED_FIELDS = {
+    "idempotency_key", "payload", "method", "path", "platform_id", "document_key", "state", "attempts",
+    "next_attempt_at", "last_status", "last_error", "done_at", "kind",
+}  # fmt: skip
+
+
+class ApSyncOutbox(models.Model):
+    _name = "ap.sync.outbox"
+    _description = "AP Sync Outbox Message"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _order = "id desc"
+
+    platform_id = fields.Many2one(
+        "ap.platform", required=True, index=True, ondelete="restrict", readonly=True
+    )
+    company_id = fields.Many2one("res.company", required=True, index=True, readonly=True)
+    kind = fields.Selection(
+        [("erp_status", "ERP status"), ("vendor", "Vendor"), ("purchase_order", "Purchase order")],
+        required=True,
+        readonly=True,
+    )
+    status = fields.Char(
+        string="Status Sent", readonly=True, help="For erp-status messages: the status value."
+    )
+    method = fields.Char(required=True, readonly=True)
+    path = fields.Char(required=True, readonly=True)
+    payload = fields.Json(readonly=True)
+    idempotency_key = fields.Char(
+        required=True, readonly=True, copy=False, index=True, default=lambda self: str(uuid.uuid4())
+    )
+    document_key = fields.Char(
+        required=True, readonly=True, index=True, help="Messages of one document are delivered in order."
+    )
+    res_model = fields.Char(readonly=True)
+    res_id = fields.Many2oneReference(model_field="res_model", readonly=True)
+    staging_id = fields.Many2one(
+        "ap.invoice.staging", readonly=True, index="btree_not_null", ondelete="set null"
+    )
+    state = fields.Selection(
+        STATES, required=True, default="pending", readonly=True, index=True, tracking=True
+    )
+    attempts = fields.Integer(readonly=True)
+    next_attempt_at = fields.Datetime(readonly=True, index=True)
+    last_status = fields.Integer(string="Last HTTP Status", readonly=True)
+    last_error = fields.Text(readonly=True)
+    done_at = fields.Datetime(readonly=True)
+
+    _sql_constraints = [
+        ("idempotency_key_uniq", "unique(idempotency_key)", "An Idempotency-Key names one message."),
+    ]
+
+    def _compute_display_name(self):
+        for message in self:
+            message.display_name = f"{message.method} {message.path} ({message.status or message.kind})"
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        if not self.env.su:
+            raise UserError(_("Outbox messages are written by the module only."))
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if not self.env.su and PROTECTED_FIELDS & set(vals):
+            raise UserError(
+                _(
+                    "These fields of an outbox message are set by the module only: %s",
+                    ", ".join(sorted(PROTECTED_FIELDS & set(vals))),
+                )
+            )
+        return super().write(vals)
+
+    # ------------------------------------------------------------------ writing
+    @api.model
+    def _enqueue(
+        self, platform, kind, method, path, payload, document_key, source=None, staging=None, status=None
+    ):
+        """Write a message in the current transaction; it is sent after commit."""
+        values = {
+            "platform_id": platform.id,
+            "company_id": platform.company_id.id,
+            "kind": kind,
+            "method": method,
+            "path": path,
+            "payload": payload,
+            "document_key": document_key,
+            "status": status,
+            "staging_id": staging.id if staging else False,
+            "res_model": source._name if source else False,
+            "res_id": source.id if source else False,
+        }
+        message = (
+            self.sudo().with_context(mail_create_nolog=True, mail_create_nosubscribe=True).create(values)
+        )
+        cron = self.env.ref("account_ap_sync.ir_cron_ap_sync_deliver", raise_if_not_found=False)
+        if cron:
+            cron.sudo()._trigger()
+        return message
+
+    # ------------------------------------------------------------------ delivery
+    @api.model
+    def _claim(self, limit=100):
+        """Due pending messages whose document has no earlier message still pending or dead; skip locked."""
+        self.flush_model()
+        self.env.cr.execute(
+            """SELECT o.id FROM ap_sync_outbox o
+                WHERE o.state = 'pending' AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now() at time zone 'utc')
+                  AND NOT EXISTS (
+                      SELECT 1 FROM ap_sync_outbox e
+                       WHERE e.platform_id = o.platform_id AND e.document_key = o.document_key
+                         AND e.id < o.id AND e.state IN ('pending', 'dead'))
+                ORDER BY o.id LIMIT %s FOR UPDATE SKIP LOCKED""",
+            [limit],
+        )
+        return self.browse([row[0] for row in self.env.cr.fetchall()])
+
+    @api.model
+    def _cron_deliver(self, batch_size=100):
+        """Scheduled action: deliver one batch; Odoo commits and calls again while work remains."""
+        messages = self._claim(limit=batch_size)
+        messages._deliver()
+        self.env.cr.execute(
+            """SELECT count(*) FROM ap_sync_outbox
+                WHERE state = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= now() at time zone 'utc')"""
+        )
+        remaining = self.env.cr.fetchone()[0] if messages else 0
+        self.env["ir.cron"]._notify_progress(done=len(messages), remaining=remaining)
+        self._schedule_next_wakeup()
+        return len(messages)
+
+    @api.model
+    def _schedule_next_wakeup(self):
+        """Wake the cron when the earliest backed-off message is due (not before its interval)."""
+        self.env.cr.execute("SELECT min(next_attempt_at) FROM ap_sync_outbox WHERE state = 'pending'")
+        when = self.env.cr.fetchone()[0]
+        if when and when > fields.Datetime.now():
+            self.env.ref("account_ap_sync.ir_cron_ap_sync_deliver").sudo()._trigger(when)
+
+    def _deliver(self):
+        for message in self:
+            message._deliver_one()
+
+    def _deliver_one(self):
+        self.ensure_one()
+        platform = self.platform_id
+        try:
+            response = platform._call(
+                self.method, self.path, payload=self.payload, idempotency_key=self.idempotency_key,
+                event_type=f"outbox.{self.status or self.kind}",
+                log_values={"staging_id": self.staging_id.id or None, "reference": f"OUT-{self.id}"},
+            )  # fmt: skip
+        except PlatformCallError as exc:
+            return self._retry_later(None, str(exc.args[0]))
+        status = response.status_code
+        if 200 <= status < 300:
+            self.sudo().write({"state": "done", "done_at": fields.Datetime.now(), "last_status": status,
+                               "attempts": self.attempts + 1, "last_error": False})  # fmt: skip
+            return True
+        detail = (response.text or response.reason or "")[:500]
+        if status in TRANSIENT_STATUSES:
+            return self._retry_later(status, detail, parse_retry_after(response.headers.get("Retry-After")))
+        return self._mark_dead(
+            status, _("Refused by the platform (HTTP %(status)s): %(detail)s", status=status, detail=detail)
+        )
+
+    def _get_backoff(self, attempt, retry_after=None):
+        """Full jitter: random(0, min(cap, base * 2^attempt)), never less than Retry-After."""
+        platform = self.platform_id
+        ceiling = min(platform.retry_cap, platform.retry_base * (2**attempt))
+        delay = random.uniform(0, ceiling)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return delay
+
+    def _retry_later(self, status, error, retry_after=None):
+        attempts = self.attempts + 1
+        if attempts >= self.platform_id.retry_max_attempts:
+            return self._mark_dead(
+                status, _("Gave up after %(n)s attempts: %(error)s", n=attempts, error=error), attempts
+            )
+        delay = self._get_backoff(attempts, retry_after)
+        self.sudo().write({
+            "attempts": attempts, "last_status": status or 0, "last_error": error,
+            "next_attempt_at": fields.Datetime.now() + timedelta(seconds=delay),
+        })  # fmt: skip
+        return False
+
+    def _mark_dead(self, status, error, attempts=None):
+        self.sudo().write({"state": "dead", "last_status": status or 0, "last_error": error,
+                           "attempts": attempts or self.attempts + 1})  # fmt: skip
+        # One activity for a person, never one per attempt.
+        manager = self.env.ref("account_ap_sync.group_ap_sync_manager").users.filtered(lambda u: not u.share)[
+            :1
+        ]
+        self.sudo().activity_schedule(
+            "mail.mail_activity_data_todo",
+            summary=_("Undeliverable message to %s", self.platform_id.name),
+            note=error,
+            user_id=(manager or self.env.ref("base.user_admin")).id,
+        )
+        if self.staging_id:
+            self.staging_id.message_post(body=_("Message to the platform is dead: %s", error))
+        _logger.warning("AP Sync outbox %s dead: %s", self.id, error)
+        return False
+
+    # ------------------------------------------------------------------ people
+    def action_replay(self):
+        """Send dead (or cancelled) messages again, with the same Idempotency-Key."""
+        if not self.env.user.has_group("account_ap_sync.group_ap_sync_manager"):
+            raise UserError(_("Only an AP Sync manager may replay messages."))
+        messages = self.filtered(lambda m: m.state in ("dead", "cancelled"))
+        messages.sudo().write(
+            {"state": "pending", "attempts": 0, "next_attempt_at": False, "last_error": False}
+        )
+        messages.sudo().activity_ids.action_done()
+        for message in messages:
+            message.message_post(body=_("Replayed by %s (same Idempotency-Key).", self.env.user.name))
+        if messages:
+            self.env.ref("account_ap_sync.ir_cron_ap_sync_deliver").sudo()._trigger()
+        return True
+
+    def action_cancel(self):
+        if not self.env.user.has_group("account_ap_sync.group_ap_sync_manager"):
+            raise UserError(_("Only an AP Sync manager may cancel messages."))
+        self.filtered(lambda m: m.state in ("pending", "dead")).sudo().write({"state": "cancelled"})
+        return True

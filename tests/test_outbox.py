@@ -1,0 +1,222 @@
+import time
+from datetime import timedelta
+
+from odoo import fields
+from odoo.exceptions import UserError
+from odoo.tests import tagged
+
+from .common import API_KEY, ApPlatformServer
+from .test_processing_bill import BillPipelineCase
+
+PAYMENT_STATUS = {"in_payment": "in_payment", "paid": "paid", "partial": "partially_paid"}
+
+
+@tagged("post_install", "-at_install")
+class TestOutbox(BillPipelineCase):
+    """Transactional outbox: written with the business change, delivered after it, retried, dead, replayed."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.server = ApPlatformServer(api_key=API_KEY).start()
+        cls.addClassCleanup(cls.server.stop)
+        cls.platform.write(
+            {"base_url": cls.server.url, "retry_base": 30, "retry_cap": 3600, "retry_max_attempts": 8}
+        )
+
+    def setUp(self):
+        super().setUp()
+        self.server.clear()
+
+    def outbox(self):
+        return self.env["ap.sync.outbox"].search([("platform_id", "=", self.platform.id)], order="id")
+
+    def deliver_all(self, rounds=60):
+        """Run the delivery cron, making every backed-off message due at once, until nothing is pending."""
+        Outbox = self.env["ap.sync.outbox"]
+        for _round in range(rounds):
+            pending = self.outbox().filtered(lambda m: m.state == "pending")
+            if not pending:
+                return
+            pending.sudo().write({"next_attempt_at": False})
+            Outbox._cron_deliver()
+        self.fail("messages still pending")
+
+    def sent_statuses(self):
+        return [(entry["invoice_id"], entry["body"]["status"]) for entry in self.server.erp_status]
+
+    def enqueue(self, document="inv_x", status="posted"):
+        return self.env["ap.sync.outbox"]._enqueue(
+            self.platform, "erp_status", "POST", f"/invoices/{document}/erp-status", {"status": status},
+            document_key=f"invoice:{document}", status=status,
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ message kinds
+    def test_bill_lifecycle_messages_in_order(self):
+        staging = self.process(self.stage(doc_id="inv_life", number="LIFE-1"))
+        self.assertEqual(staging.state, "bill_created")
+        self.assertEqual(self.outbox().mapped("status"), ["bill_created"])
+        self.assertEqual(self.server.requests_log, [], "nothing is sent inside the business transaction")
+        bill = staging.move_id
+        bill.action_post()
+        self.assertEqual(staging.state, "posted")
+        payment = (
+            self.env["account.payment.register"]
+            .with_context(active_model="account.move", active_ids=bill.ids)
+            .create({"payment_date": "2026-11-20"})
+        )
+        payment._create_payments()
+        self.env.flush_all()
+        self.env.cr.precommit.run()  # the payment's transaction commits
+        paid_status = PAYMENT_STATUS[bill.payment_state]
+        self.assertEqual(self.outbox().mapped("status"), ["bill_created", "posted", paid_status])
+        paid_message = self.outbox()[-1]
+        self.assertEqual(paid_message.payload["amount_residual"], "0.0")
+        self.assertEqual(paid_message.payload["payment_date"], "2026-11-20")
+        self.assertEqual(paid_message.payload["erp_id"], bill.id)
+        # The payment is undone: the bill is open again, the platform hears "posted".
+        bill.line_ids.remove_move_reconcile()
+        self.env.flush_all()
+        self.env.cr.precommit.run()
+        self.assertEqual(self.outbox()[-1].status, "posted")
+        self.deliver_all()
+        self.assertEqual(
+            self.sent_statuses(),
+            [
+                ("inv_life", "bill_created"),
+                ("inv_life", "posted"),
+                ("inv_life", paid_status),
+                ("inv_life", "posted"),
+            ],
+        )
+        keys = [entry["idempotency_key"] for entry in self.server.erp_status]
+        self.assertEqual(keys, self.outbox().mapped("idempotency_key"))
+
+    def test_rejected_message(self):
+        staging = self.stage(doc_id="inv_rej", number="REJ-1")
+        staging.action_reject_to_platform("Not our order")
+        self.assertEqual(staging.state, "rejected")
+        self.deliver_all()
+        self.assertEqual(self.server.erp_status[0]["body"], {"status": "rejected", "erp_reference": staging.name,
+                                                            "message": "Not our order"})  # fmt: skip
+
+    # ------------------------------------------------------------------ faults
+    def test_429_with_retry_after_then_delivered(self):
+        message = self.enqueue()
+        self.server.fail_next(status=429, retry_after=120)
+        self.env["ap.sync.outbox"]._cron_deliver()
+        self.assertEqual((message.state, message.attempts, message.last_status), ("pending", 1, 429))
+        wait = message.next_attempt_at - fields.Datetime.now()
+        self.assertGreaterEqual(wait, timedelta(seconds=118))
+        self.env["ap.sync.outbox"]._cron_deliver()
+        self.assertEqual(message.state, "pending", "not due yet")
+        self.deliver_all()
+        self.assertEqual(message.state, "done")
+        self.assertEqual(len(self.server.erp_status), 1)
+
+    def test_503_timeout_and_reset_are_transient(self):
+        self.platform.write({"timeout_read": 0.5})
+        for fault in ({"status": 503}, {"delay": 2}, {"reset": True}):
+            message = self.enqueue(document=f"inv_{len(self.outbox())}")
+            self.server.fail_next(**fault)
+            self.env["ap.sync.outbox"]._cron_deliver()
+            self.assertEqual((message.state, message.attempts), ("pending", 1), fault)
+            self.assertTrue(message.last_error or message.last_status == 503, fault)
+            backoff = message.next_attempt_at - fields.Datetime.now()
+            self.assertLessEqual(backoff, timedelta(seconds=60), "random(0, min(cap, base * 2^1))")
+        self.deliver_all()
+        self.assertEqual(set(self.outbox().mapped("state")), {"done"})
+        # The timed-out request was still processed by the platform, late (a "ghost write"): the retry
+        # carried the same Idempotency-Key, so the platform recorded each message once.
+        time.sleep(2)
+        keys = [entry["idempotency_key"] for entry in self.server.erp_status]
+        self.assertEqual(sorted(keys), sorted(self.outbox().mapped("idempotency_key")))
+
+    def test_400_is_dead_at_once_then_replayed_with_the_same_key(self):
+        message = self.enqueue()
+        key = message.idempotency_key
+        self.server.fail_next(status=400, body={"error": "bad status"})
+        self.env["ap.sync.outbox"]._cron_deliver()
+        self.assertEqual((message.state, message.attempts, message.last_status), ("dead", 1, 400))
+        self.assertIn("bad status", message.last_error)
+        self.assertEqual(len(message.activity_ids), 1, "one activity for a person")
+        # A later message of the same document waits behind the dead one.
+        later = self.enqueue(status="paid")
+        self.env["ap.sync.outbox"]._cron_deliver()
+        self.assertEqual(later.state, "pending")
+        self.assertEqual(len(self.server.requests_log), 1)
+        with self.assertRaises(UserError):
+            message.with_user(self.ap_user_a).action_replay()
+        message.with_user(self.manager).action_replay()
+        self.assertEqual((message.state, message.idempotency_key), ("pending", key))
+        self.assertFalse(message.activity_ids)
+        self.deliver_all()
+        self.assertEqual(self.sent_statuses(), [("inv_x", "posted"), ("inv_x", "paid")])
+        self.assertEqual(self.server.erp_status[0]["idempotency_key"], key)
+
+    def test_max_attempts_make_a_dead_letter(self):
+        self.platform.retry_max_attempts = 3
+        message = self.enqueue()
+        self.server.fail_next(count=3, status=503)
+        for _attempt in range(3):
+            message.sudo().next_attempt_at = False
+            self.env["ap.sync.outbox"]._cron_deliver()
+        self.assertEqual((message.state, message.attempts), ("dead", 3))
+        self.assertEqual(len(message.activity_ids), 1, "one activity, not one per attempt")
+
+    def test_platform_down_for_20_attempts_then_back(self):
+        self.platform.retry_max_attempts = 30
+        messages = [self.enqueue(status=status) for status in ("bill_created", "posted", "paid")]
+        other = self.enqueue(document="inv_other", status="bill_created")
+        self.server.fail_next(count=20, status=503)
+        self.deliver_all(rounds=80)
+        self.assertEqual({m.state for m in messages + [other]}, {"done"})
+        self.assertEqual(
+            [status for doc, status in self.sent_statuses() if doc == "inv_x"],
+            ["bill_created", "posted", "paid"],
+        )
+        self.assertEqual(len(self.server.erp_status), 4, "each delivered exactly once")
+        attempts_seen = [r for r in self.server.requests_log if r["path"] == "/invoices/inv_x/erp-status"]
+        self.assertGreaterEqual(len(attempts_seen), 3)
+
+    def test_crash_after_sending_redelivers_with_the_same_key(self):
+        message = self.enqueue()
+        with self.assertRaises(RuntimeError), self.env.cr.savepoint():
+            message._deliver_one()
+            raise RuntimeError("worker killed before the transaction committed")
+        message.invalidate_recordset()
+        self.assertEqual(message.state, "pending")
+        self.assertEqual(len(self.server.erp_status), 1, "the platform got it once")
+        self.env["ap.sync.outbox"]._cron_deliver()
+        self.assertEqual(message.state, "done")
+        keys = [r["idempotency_key"] for r in self.server.requests_log]
+        self.assertEqual(keys, [message.idempotency_key] * 2)
+        self.assertEqual(len(self.server.erp_status), 1, "the replay is recognised by its key")
+
+    def test_rolled_back_business_change_sends_nothing(self):
+        staging = self.stage(doc_id="inv_rb", number="RB-1")
+        with self.assertRaises(RuntimeError), self.env.cr.savepoint():
+            staging.action_reject_to_platform("changed my mind")
+            raise RuntimeError("the business transaction fails")
+        self.assertFalse(self.outbox())
+        self.env["ap.sync.outbox"]._cron_deliver()
+        self.assertEqual(self.server.requests_log, [])
+
+    def test_backoff_is_capped_full_jitter_and_honours_retry_after(self):
+        message = self.enqueue()
+        for attempt in range(1, 12):
+            delay = message._get_backoff(attempt)
+            self.assertTrue(0 <= delay <= min(3600, 30 * 2**attempt), (attempt, delay))
+        self.assertGreaterEqual(message._get_backoff(1, retry_after=500), 500)
+
+    def test_protected_fields(self):
+        message = self.enqueue()
+        with self.assertRaises(UserError):
+            message.with_user(self.manager).write({"idempotency_key": "forged"})
+        with self.assertRaises(UserError):
+            message.with_user(self.manager).write({"payload": {"status": "paid"}})
+        with self.assertRaises(UserError):
+            self.env["ap.sync.outbox"].with_user(self.manager).create(
+                {"platform_id": self.platform.id, "company_id": self.company_a.id, "kind": "erp_status",
+                 "method": "POST", "path": "/x", "document_key": "x"}
+            )  # fmt: skip
