@@ -11,6 +11,7 @@ from . import (
     ap_sync_log,
     ap_sync_mapping,
     ap_sync_outbox,
+    ap_sync_publish,
     res_company,
     res_partner,
 )

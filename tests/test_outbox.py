@@ -220,3 +220,66 @@ class TestOutbox(BillPipelineCase):
                 {"platform_id": self.platform.id, "company_id": self.company_a.id, "kind": "erp_status",
                  "method": "POST", "path": "/x", "document_key": "x"}
             )  # fmt: skip
+
+    # ------------------------------------------------------------------ master data
+    def commit_hooks(self):
+        self.env.flush_all()
+        self.env.cr.precommit.run()
+
+    def test_vendor_push_coalesces_a_burst(self):
+        self.env["ap.sync.mapping"].create(
+            {"mapping_type": "vendor", "external_code": "V-100", "partner_id": self.vendor.id}
+        )
+        self.commit_hooks()
+        self.vendor.write({"email": "new@acme-test.example"})
+        self.vendor.write({"phone": "+31 20 555 0100"})
+        self.env["res.partner.bank"].create(
+            {"acc_number": "DE89370400440532013000", "partner_id": self.vendor.id}
+        )
+        self.commit_hooks()
+        vendor_messages = self.outbox().filtered(lambda m: m.kind == "vendor")
+        self.assertEqual(len(vendor_messages), 1, "mapping + three changes before delivery: one message")
+        self.vendor.write({"comment": "not a field the platform uses"})
+        self.commit_hooks()
+        self.assertEqual(len(self.outbox().filtered(lambda m: m.kind == "vendor")), 1)
+        self.deliver_all()
+        pushed = self.server.vendors["V-100"]
+        self.assertEqual((pushed["email"], pushed["phone"]), ("new@acme-test.example", "+31 20 555 0100"))
+        self.assertEqual(
+            sorted(bank["iban"] for bank in pushed["bank_accounts"]),
+            ["DE89370400440532013000", "NL20INGB0001234567"],
+        )
+        # After delivery, a new change is a new message.
+        self.vendor.write({"name": "Acme Supplies International"})
+        self.commit_hooks()
+        self.assertEqual(len(self.outbox().filtered(lambda m: m.kind == "vendor")), 2)
+
+    def test_purchase_order_published_on_confirm_receipt_bill_and_cancel(self):
+        order = self.make_po([(self.paper, 10, 12.5), (self.service, 2, 80.0)])
+        self.commit_hooks()
+        self.deliver_all()
+        published = self.server.purchase_orders[order.name]
+        self.assertEqual(published["state"], "purchase")
+        self.assertEqual([line["qty_ordered"] for line in published["lines"]], ["10.0", "2.0"])
+        self.assertEqual(published["lines"][0]["ref"], f"{order.name}/1")
+        picking = order.picking_ids
+        picking.move_ids.quantity = 4
+        picking.move_ids.picked = True
+        picking.with_context(cancel_backorder=False)._action_done()
+        self.commit_hooks()
+        self.deliver_all()
+        self.assertEqual(self.server.purchase_orders[order.name]["lines"][0]["qty_received"], "4.0")
+        staging = self.process(
+            self.stage(doc_id="inv_pub", number="PUB-1", purchase_order_ref=order.name,
+                       lines=[{"quantity": "4", "unit_price": "12.50", "po_line_ref": f"{order.name}/1"}])
+        )  # fmt: skip
+        self.assertEqual(staging.state, "bill_created", staging.exception_reason)
+        self.commit_hooks()
+        self.deliver_all()
+        self.assertEqual(self.server.purchase_orders[order.name]["lines"][0]["qty_billed"], "4.0")
+        draft = self.env["purchase.order"].create({"partner_id": self.vendor.id})
+        draft.button_cancel()
+        self.commit_hooks()
+        self.assertNotIn(
+            draft.name, [m.path.rsplit("/", 1)[-1] for m in self.outbox()], "never published: not sent"
+        )
