@@ -2,6 +2,7 @@ import logging
 import re
 import threading
 import time
+import urllib.request
 from datetime import timedelta
 
 import requests
@@ -44,6 +45,15 @@ def _http_session():
     session = getattr(_session_store, "session", None)
     if session is None:
         session = _session_store.session = requests.Session()
+        # Proxy settings are read once, not on every call (requests would re-read the environment
+        # and ~/.netrc for each request); HTTP(S)_PROXY and NO_PROXY are still honoured.
+        session.trust_env = False
+        session.proxies.update(
+            {
+                ("no_proxy" if key == "no" else key): value
+                for key, value in urllib.request.getproxies().items()
+            }
+        )
         adapter = _TimeoutAdapter()
         session.mount("http://", adapter)
         session.mount("https://", adapter)
@@ -323,9 +333,13 @@ class ApPlatform(models.Model):
         return secret
 
     def _get_api_key(self):
-        """Clear API key, for outbound calls only."""
+        """Clear API key, for outbound calls only (decrypted once per transaction)."""
         self.ensure_one()
-        return self.env["ap.platform.secret"]._get(self, "api_key")
+        cache = self.env.cr.cache.setdefault("account_ap_sync.api_keys", {})
+        key = (self.id, crypto.keys_fingerprint())
+        if key not in cache:
+            cache[key] = self.env["ap.platform.secret"]._get(self, "api_key")
+        return cache[key]
 
     def _get_webhook_secrets(self):
         """Clear webhook secrets currently accepted: the current one, then the previous one until its expiry."""
@@ -393,7 +407,15 @@ class ApPlatform(models.Model):
         return headers
 
     def _call(
-        self, method, path, params=None, payload=None, idempotency_key=None, event_type=None, log_values=None
+        self,
+        method,
+        path,
+        params=None,
+        payload=None,
+        idempotency_key=None,
+        event_type=None,
+        log_values=None,
+        deferred_logs=None,
     ):
         """Call the platform's API and leave one sync-log entry.
 
@@ -434,7 +456,7 @@ class ApPlatform(models.Model):
             message = str(error.args[0])
         elif not response.ok:
             message = scrub_text(response.text[:2000], self._secret_values()) or response.reason
-        self.env["ap.sync.log"]._log_call(
+        log_entry = dict(
             platform=self,
             direction="outbound",
             method=method,
@@ -449,6 +471,10 @@ class ApPlatform(models.Model):
             response_body=response.text if response is not None and not response.ok else None,
             **(log_values or {}),
         )
+        if deferred_logs is not None:
+            deferred_logs.append(log_entry)  # the caller writes a batch of entries at once
+        else:
+            self.env["ap.sync.log"]._log_call(**log_entry)
         if error:
             raise error
         return response

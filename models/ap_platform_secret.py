@@ -37,8 +37,10 @@ class ApPlatformSecret(models.Model):
         """Store (or clear, with an empty value) one secret of ``platform``."""
         record = self.sudo().search([("platform_id", "=", platform.id), ("kind", "=", kind)])
         if not clear:
+            self.env.cr.cache.pop("account_ap_sync.api_keys", None)
             record.unlink()
             return
+        self.env.cr.cache.pop("account_ap_sync.api_keys", None)  # a changed key is used at once
         token = crypto.encrypt(clear)
         if record:
             record.write({"token": token})

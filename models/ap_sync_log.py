@@ -94,19 +94,33 @@ class ApSyncLog(models.Model):
     @api.model
     def _log_call(self, request_body=None, response_body=None, platform=None, **values):
         """Create one entry (as superuser); bodies become redacted JSON attachments."""
-        if platform:
-            values.setdefault("platform_id", platform.id)
-            values.setdefault("company_id", platform.sudo().company_id.id)
-        values = {key: value for key, value in values.items() if value is not None}
-        log = self.sudo().create(values)
-        attachments = {}
-        if request_body is not None:
-            attachments["body_attachment_id"] = log._attach_body("request", request_body)
-        if response_body is not None:
-            attachments["response_attachment_id"] = log._attach_body("response", response_body)
-        if attachments:
-            log.with_context(ap_sync_log_internal=True).write(attachments)
-        return log
+        return self._log_calls(
+            [dict(values, request_body=request_body, response_body=response_body, platform=platform)]
+        )
+
+    @api.model
+    def _log_calls(self, entries):
+        """Create several entries in one go (a delivery batch): same rules as ``_log_call``."""
+        vals_list, bodies = [], []
+        for entry in entries:
+            values = dict(entry)
+            request_body, response_body = values.pop("request_body", None), values.pop("response_body", None)
+            platform = values.pop("platform", None)
+            if platform:
+                values.setdefault("platform_id", platform.id)
+                values.setdefault("company_id", platform.sudo().company_id.id)
+            vals_list.append({key: value for key, value in values.items() if value is not None})
+            bodies.append((request_body, response_body))
+        logs = self.sudo().create(vals_list) if vals_list else self.sudo()
+        for log, (request_body, response_body) in zip(logs, bodies):
+            attachments = {}
+            if request_body is not None:
+                attachments["body_attachment_id"] = log._attach_body("request", request_body)
+            if response_body is not None:
+                attachments["response_attachment_id"] = log._attach_body("response", response_body)
+            if attachments:
+                log.with_context(ap_sync_log_internal=True).write(attachments)
+        return logs
 
     def _attach_body(self, label, body):
         """Store a body as an attachment of this entry, redacted when it is JSON."""

@@ -59,9 +59,8 @@ class ApSyncOutbox(models.Model):
     staging_id = fields.Many2one(
         "ap.invoice.staging", readonly=True, index="btree_not_null", ondelete="set null"
     )
-    state = fields.Selection(
-        STATES, required=True, default="pending", readonly=True, index=True, tracking=True
-    )
+    # Not tracked: a chatter message per delivery attempt is noise; dead letters and replays are posted.
+    state = fields.Selection(STATES, required=True, default="pending", readonly=True, index=True)
     attempts = fields.Integer(readonly=True)
     next_attempt_at = fields.Datetime(readonly=True, index=True)
     last_status = fields.Integer(string="Last HTTP Status", readonly=True)
@@ -159,10 +158,27 @@ class ApSyncOutbox(models.Model):
             self.env.ref("account_ap_sync.ir_cron_ap_sync_deliver").sudo()._trigger(when)
 
     def _deliver(self):
+        """Send each message; the sync-log entries and the delivered states are written per batch."""
+        logs, delivered = [], {}
         for message in self:
-            message._deliver_one()
+            status = message._deliver_one(logs)
+            if status:
+                delivered.setdefault((message.attempts + 1, status), []).append(message.id)
+        now = fields.Datetime.now()
+        for (attempts, status), ids in delivered.items():
+            self.browse(ids).sudo().write(
+                {
+                    "state": "done",
+                    "done_at": now,
+                    "last_status": status,
+                    "attempts": attempts,
+                    "last_error": False,
+                }
+            )
+        self.env["ap.sync.log"]._log_calls(logs)
 
-    def _deliver_one(self):
+    def _deliver_one(self, deferred_logs=None):
+        """Send one message. Returns the HTTP status when delivered (the caller records it), else False."""
         self.ensure_one()
         platform = self.platform_id
         try:
@@ -170,14 +186,16 @@ class ApSyncOutbox(models.Model):
                 self.method, self.path, payload=self.payload, idempotency_key=self.idempotency_key,
                 event_type=f"outbox.{self.status or self.kind}",
                 log_values={"staging_id": self.staging_id.id or None, "reference": f"OUT-{self.id}"},
+                deferred_logs=deferred_logs,
             )  # fmt: skip
         except PlatformCallError as exc:
             return self._retry_later(None, str(exc.args[0]))
         status = response.status_code
         if 200 <= status < 300:
-            self.sudo().write({"state": "done", "done_at": fields.Datetime.now(), "last_status": status,
-                               "attempts": self.attempts + 1, "last_error": False})  # fmt: skip
-            return True
+            if deferred_logs is None:
+                self.sudo().write({"state": "done", "done_at": fields.Datetime.now(), "last_status": status,
+                                   "attempts": self.attempts + 1, "last_error": False})  # fmt: skip
+            return status
         detail = (response.text or response.reason or "")[:500]
         if status in TRANSIENT_STATUSES:
             return self._retry_later(status, detail, parse_retry_after(response.headers.get("Retry-After")))

@@ -7,6 +7,7 @@ encrypts, every one decrypts (``cryptography.fernet.MultiFernet``).
 """
 
 import binascii
+import hashlib
 import os
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -22,6 +23,11 @@ ENV_VARIABLE = "AP_SYNC_ENCRYPTION_KEY"
 def _configured_keys():
     raw = config.get(CONFIG_OPTION) or os.environ.get(ENV_VARIABLE) or ""
     return [key.strip() for key in str(raw).split(",") if key.strip()]
+
+
+def keys_fingerprint():
+    """Changes whenever the configured keys change (for caches of decrypted values)."""
+    return hashlib.sha256(",".join(_configured_keys()).encode()).hexdigest()
 
 
 def has_key():
