@@ -12,6 +12,7 @@ from . import (
     ap_sync_mapping,
     ap_sync_outbox,
     ap_sync_publish,
+    ap_vendor_request,
     res_company,
     res_partner,
 )

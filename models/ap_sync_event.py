@@ -123,6 +123,8 @@ class ApSyncEvent(models.Model):
             "invoice.approved": "_apply_invoice_approved",
             "invoice.rejected": "_apply_invoice_withdrawn",
             "invoice.voided": "_apply_invoice_withdrawn",
+            "vendor.onboarding_requested": "_apply_vendor_request",
+            "vendor.updated": "_apply_vendor_request",
         }
 
     @api.model
@@ -164,6 +166,9 @@ class ApSyncEvent(models.Model):
 
     def _apply_invoice_withdrawn(self, data):
         self.env["ap.invoice.staging"].sudo()._intake_withdrawal(self, data)
+
+    def _apply_vendor_request(self, data):
+        self.env["ap.vendor.request"].sudo()._from_event(self, data)
 
     def _mark(self, state, note=None, staging=None):
         values = {"state": state}

@@ -283,3 +283,77 @@ class TestOutbox(BillPipelineCase):
         self.assertNotIn(
             draft.name, [m.path.rsplit("/", 1)[-1] for m in self.outbox()], "never published: not sent"
         )
+
+    # ------------------------------------------------------------------ vendor onboarding
+    def request_vendor(self, external_id="V-900", event_type="vendor.onboarding_requested", **extra):
+        import json
+
+        data = {"schema_version": "1.0", "external_id": external_id, "name": "Fresh Vendor BV", "vat": "NL005566778B01",
+                "email": "ap@fresh.example", "address": {"street": "Kade 1", "zip": "1000 AA", "city": "Amsterdam",
+                                                         "country": "NL"},
+                "bank_accounts": [{"iban": "NL02ABNA0123456789", "holder": "Fresh Vendor BV"}]} | extra  # fmt: skip
+        envelope = {"type": event_type, "data": data}
+        status, _body, event = self.env["ap.sync.event"]._store(
+            self.platform,
+            f"mv-{external_id}-{event_type}-{len(self.outbox())}",
+            envelope,
+            json.dumps(envelope).encode(),
+        )
+        self.assertEqual(status, 202)
+        return self.env["ap.vendor.request"].search(
+            [("external_id", "=", external_id)], order="id desc", limit=1
+        )
+
+    def test_vendor_onboarding_approved(self):
+        request = self.request_vendor()
+        self.assertEqual(
+            (request.state, request.kind, request.country_id.code), ("to_review", "onboarding", "NL")
+        )
+        self.assertEqual(len(request.activity_ids), 1, "a manager is asked to review it")
+        self.assertFalse(
+            self.env["res.partner"].search([("vat", "=", "NL005566778B01")]), "nothing created yet"
+        )
+        with self.assertRaises(UserError):
+            request.with_user(self.ap_user_a).action_approve()
+        request.with_user(self.manager).action_approve()
+        partner = request.partner_id
+        self.assertEqual(
+            (request.state, partner.name, partner.vat), ("approved", "Fresh Vendor BV", "NL005566778B01")
+        )
+        self.assertEqual(partner.bank_ids.sanitized_acc_number, "NL02ABNA0123456789")
+        self.assertEqual(
+            self.env["ap.sync.mapping"]._lookup("vendor", "V-900", platform=self.platform), partner
+        )
+        self.commit_hooks()
+        self.deliver_all()
+        pushed = self.server.vendors["V-900"]
+        self.assertEqual((pushed["blocked"], pushed["name"]), (False, "Fresh Vendor BV"))
+        self.assertEqual(pushed["bank_accounts"][0]["iban"], "NL02ABNA0123456789")
+
+    def test_vendor_onboarding_bank_accounts_checked(self):
+        bad = self.request_vendor(external_id="V-901", bank_accounts=[{"iban": "NL00BANK0000000000"}])
+        with self.assertRaises(UserError):
+            bad.with_user(self.manager).action_approve()
+        taken = self.request_vendor(external_id="V-902", bank_accounts=[{"iban": "NL20INGB0001234567"}])
+        with self.assertRaises(UserError):
+            taken.with_user(self.manager).action_approve()
+        self.assertEqual(taken.state, "to_review")
+
+    def test_vendor_onboarding_refused_and_update_refreshes(self):
+        request = self.request_vendor(external_id="V-903")
+        again = self.request_vendor(
+            external_id="V-903", event_type="vendor.updated", email="new@fresh.example"
+        )
+        self.assertEqual(
+            (again, again.email), (request, "new@fresh.example"), "the open review item is refreshed"
+        )
+        wizard = (
+            self.env["ap.vendor.request.refuse"]
+            .with_user(self.manager)
+            .create({"request_ids": request.ids, "reason": "Not a supplier we work with"})
+        )
+        wizard.action_confirm()
+        self.assertEqual((request.state, request.reason), ("refused", "Not a supplier we work with"))
+        self.deliver_all()
+        pushed = self.server.vendors["V-903"]
+        self.assertEqual((pushed["blocked"], pushed["reason"]), (True, "Not a supplier we work with"))

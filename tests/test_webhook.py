@@ -161,7 +161,9 @@ class TestWebhook(ApSyncCase, HttpCase):
         status, answer = self.post(envelope("vendor.onboarding_requested", make_vendor()), webhook_id="mv1")
         self.assertEqual(status, 202, answer)
         event = self.env["ap.sync.event"].search([("webhook_id", "=", "mv1")])
-        self.assertEqual((event.document_id, event.state), ("V-100", "received"))
+        self.assertEqual((event.document_id, event.state), ("V-100", "applied"))
+        request = self.env["ap.vendor.request"].search([("external_id", "=", "V-100")])
+        self.assertEqual((request.state, request.event_id), ("to_review", event))
 
     def test_ping_changes_nothing(self):
         events_before = self.env["ap.sync.event"].search_count([])
