@@ -18,6 +18,7 @@ help:
 	@echo "make test    - fresh database, install the module, run the whole suite"
 	@echo "make lint    - ruff check and ruff format --check"
 	@echo "make run     - Odoo on 127.0.0.1:8069 with database $(DEMO_DB) (admin/admin)"
+	@echo "make demo    - a month of AP traffic from the reference platform, then Odoo left running"
 
 setup:
 	@bash $(ROOT)/tools/setup.sh
@@ -38,6 +39,9 @@ format: check-setup
 
 run: check-setup
 	@bash $(ROOT)/tools/run.sh $(DEMO_DB)
+
+demo: check-setup
+	@$(PY) $(ROOT)/tools/demo.py --database $(DEMO_DB) $(DEMO_ARGS)
 
 clean:
 	rm -rf $(ROOT)/.pytest_cache $(ROOT)/.ruff_cache

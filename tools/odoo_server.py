@@ -21,9 +21,18 @@ def free_port():
 
 
 @contextlib.contextmanager
-def odoo_server(config_file, database, workers=2, log_level="warn", startup_timeout=180, extra_args=()):
-    """Run ``python -m odoo`` with ``workers`` workers on a free loopback port; yields its base URL."""
-    port, gevent_port = free_port(), free_port()
+def odoo_server(
+    config_file,
+    database,
+    workers=2,
+    log_level="warn",
+    startup_timeout=180,
+    extra_args=(),
+    port=None,
+    cron_threads=0,
+):
+    """Run ``python -m odoo`` with ``workers`` workers on a loopback port (free one by default); yields its URL."""
+    port, gevent_port = port or free_port(), free_port()
     log = tempfile.NamedTemporaryFile(prefix="odoo-e2e-", suffix=".log", delete=False)
     command = [
         sys.executable,
@@ -35,7 +44,7 @@ def odoo_server(config_file, database, workers=2, log_level="warn", startup_time
         database,
         f"--db-filter=^{database}$",
         f"--workers={workers}",
-        "--max-cron-threads=0",
+        f"--max-cron-threads={cron_threads}",
         "--http-interface=127.0.0.1",
         f"--http-port={port}",
         f"--gevent-port={gevent_port}",
