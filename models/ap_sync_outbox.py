@@ -181,6 +181,12 @@ class ApSyncOutbox(models.Model):
         """Send one message. Returns the HTTP status when delivered (the caller records it), else False."""
         self.ensure_one()
         platform = self.platform_id
+        newer = self._get_superseding()
+        if newer:
+            self.sudo().write(
+                {"state": "cancelled", "last_error": _("Superseded by OUT-%s (newer data).", newer.id)}
+            )
+            return False
         try:
             response = platform._call(
                 self.method, self.path, payload=self.payload, idempotency_key=self.idempotency_key,
@@ -202,6 +208,10 @@ class ApSyncOutbox(models.Model):
         return self._mark_dead(
             status, _("Refused by the platform (HTTP %(status)s): %(detail)s", status=status, detail=detail)
         )
+
+    def _get_superseding(self):
+        """Hook: a newer message that makes this one pointless (see ap_sync_publish)."""
+        return self.browse()
 
     def _get_backoff(self, attempt, retry_after=None):
         """Full jitter: random(0, min(cap, base * 2^attempt)), never less than Retry-After."""

@@ -37,16 +37,30 @@ class ApSyncOutboxPublish(models.Model):
 
     @api.model
     def _enqueue_coalesced(self, platform, kind, method, path, payload, document_key, source=None):
-        """Replace the payload of a message of the same target not tried yet, else write a new one."""
-        waiting = self.sudo().search(
+        """Write a message unless the newest untried one for the same target already carries this payload.
+
+        Earlier untried messages are not rewritten (the delivery job may be sending them: no write
+        conflicts with it); instead, delivery skips a message that a newer one for the same target
+        supersedes, so a burst of changes reaches the platform as one message."""
+        newest = self.sudo().search(
             [("platform_id", "=", platform.id), ("document_key", "=", document_key), ("state", "=", "pending"),
              ("attempts", "=", 0), ("method", "=", method), ("path", "=", path)],
             order="id desc", limit=1,
         )  # fmt: skip
-        if waiting:
-            waiting.write({"payload": payload})
-            return waiting
+        if newest and newest.payload == payload:
+            return newest
         return self._enqueue(platform, kind, method, path, payload, document_key, source=source)
+
+    def _get_superseding(self):
+        """A newer pending message carrying the full state of the same target (vendor, PO), if any."""
+        self.ensure_one()
+        if self.kind not in ("vendor", "purchase_order"):
+            return self.browse()
+        return self.sudo().search(
+            [("platform_id", "=", self.platform_id.id), ("document_key", "=", self.document_key),
+             ("method", "=", self.method), ("path", "=", self.path), ("state", "=", "pending"), ("id", ">", self.id)],
+            limit=1,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ vendors
     @api.model

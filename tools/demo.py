@@ -23,6 +23,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psycopg2
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
@@ -101,6 +103,23 @@ def build_month(count, currency, orders):
     return invoices[:count]
 
 
+def post_and_pay(registry, platform_id):
+    """An accountant posts 30 bills and pays 10 of them (one transaction)."""
+    from odoo import SUPERUSER_ID, api
+
+    with registry.cursor() as cr:
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        bills = env["ap.invoice.staging"].search(
+            [("platform_id", "=", platform_id), ("state", "=", "bill_created"), ("document_type", "=", "invoice")],
+            order="id", limit=30,
+        ).move_id  # fmt: skip
+        bills.action_post()
+        for bill in bills[:10]:
+            env["account.payment.register"].with_context(
+                active_model="account.move", active_ids=bill.ids
+            ).create({"payment_date": "2026-11-30"})._create_payments()
+
+
 def main():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -166,17 +185,13 @@ def main():
                     [platform_id])[0][0] and time.monotonic() < deadline:  # fmt: skip
             time.sleep(2)
         print("==> Processed; an accountant posts 30 bills and pays 10 of them", flush=True)
-        with registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            bills = env["ap.invoice.staging"].search(
-                [("platform_id", "=", platform_id), ("state", "=", "bill_created"), ("document_type", "=", "invoice")],
-                order="id", limit=30,
-            ).move_id  # fmt: skip
-            bills.action_post()
-            for bill in bills[:10]:
-                env["account.payment.register"].with_context(
-                    active_model="account.move", active_ids=bill.ids
-                ).create({"payment_date": "2026-11-30"})._create_payments()
+        for attempt in range(5):  # the crons work on the same database: retry on a serialization failure
+            try:
+                post_and_pay(registry, platform_id)
+                break
+            except psycopg2.errors.SerializationFailure:
+                print(f"    concurrent update, trying again ({attempt + 1})", flush=True)
+                time.sleep(1)
         deadline = time.monotonic() + 300
         while count("SELECT count(*) FROM ap_sync_outbox WHERE state = 'pending' AND attempts = 0")[0][
             0
