@@ -192,12 +192,17 @@ def main():
             except psycopg2.errors.SerializationFailure:
                 print(f"    concurrent update, trying again ({attempt + 1})", flush=True)
                 time.sleep(1)
-        deadline = time.monotonic() + 300
-        while count("SELECT count(*) FROM ap_sync_outbox WHERE state = 'pending' AND attempts = 0")[0][
-            0
-        ] and (time.monotonic() < deadline):
+        # Wait until the crons have delivered everything (two quiet polls in a row), at most 5 minutes.
+        deadline, quiet = time.monotonic() + 300, 0
+        while quiet < 2 and time.monotonic() < deadline:
             time.sleep(2)
-
+            busy = count(
+                """SELECT (SELECT count(*) FROM ap_sync_outbox WHERE state = 'pending')
+                        + (SELECT count(*) FROM ap_invoice_staging WHERE state = 'received')"""
+            )[0][0]
+            quiet = quiet + 1 if not busy else 0
+        if quiet < 2:
+            print("    (some messages are still waiting for a retry: see Monitoring > Outbox)", flush=True)
         states = dict(count("SELECT state, count(*) FROM ap_invoice_staging WHERE platform_id = %s GROUP BY state",
                             [platform_id]))  # fmt: skip
         exceptions = count(
