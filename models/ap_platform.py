@@ -383,7 +383,6 @@ class ApPlatform(models.Model):
             self.env["ap.platform.secret"]._set(platform, kind, None)
             platform.message_post(body=message)
 
-    @api.model
     def _secret_values(self):
         """Every clear secret of these platforms, to scrub them from texts shown to people."""
         Secret = self.env["ap.platform.secret"].sudo()
