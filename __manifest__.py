@@ -31,6 +31,7 @@
         "views/ap_sync_mapping_views.xml",
         "views/ap_sync_outbox_views.xml",
         "views/ap_vendor_request_views.xml",
+        "views/ap_sync_exception_views.xml",
         "views/account_move_views.xml",
         "views/ap_sync_menus.xml",
     ],

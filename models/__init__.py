@@ -8,6 +8,7 @@ from . import (
     ap_platform_pull,
     ap_platform_secret,
     ap_sync_event,
+    ap_sync_exception,
     ap_sync_log,
     ap_sync_mapping,
     ap_sync_outbox,

@@ -174,6 +174,7 @@ class ApInvoiceStaging(models.Model):
 
     def _write_state(self, state, reason=None, step=None, exception_type=None):
         """Write a state already checked against the state map (see ``_set_state``)."""
+        recovered = self.filtered(lambda r: r.state == "exception") if state != "exception" else self.browse()
         values = {"state": state, "exception_reason": reason if state == "exception" else False}
         if "exception_type" in self._fields:
             values["exception_type"] = exception_type if state == "exception" else False
@@ -182,6 +183,21 @@ class ApInvoiceStaging(models.Model):
         if state in ("rejected", "cancelled", "duplicate"):
             values["state_reason"] = reason
         self.write(values)
+        self._sync_exceptions(state, reason, exception_type, recovered)
+
+    def _sync_exceptions(self, state, reason, exception_type, recovered):
+        """Open the queue item of a stopped record; close it when the record moves on."""
+        Exception_ = self.env["ap.sync.exception"]
+        if state == "exception" and exception_type:
+            for record in self:
+                Exception_._raise_for(exception_type, reason, staging=record)
+        if recovered:
+            Exception_.sudo().search(
+                [("staging_id", "in", recovered.ids), ("state", "in", ("open", "in_progress"))]
+            )._resolve(
+                _("Processing went on: the record is now %s.", dict(STATES)[state]),
+                self.env.ref("base.user_root"),
+            )
 
     def _check_transition(self, old, new):
         if old != new and new not in STATE_TRANSITIONS.get(old, ()):
@@ -194,11 +210,12 @@ class ApInvoiceStaging(models.Model):
                 )
             )
 
-    def _flag(self, reason):
-        """Ask a person to look (upstream change after billing): state untouched."""
+    def _flag(self, reason, kind="changed_after_billing"):
+        """Ask a person to look (upstream change after billing): state untouched, a queue item opened."""
         for record in self:
             record.write({"attention_required": True, "attention_reason": reason})
             record.message_post(body=reason)
+            self.env["ap.sync.exception"]._raise_for(kind, reason, staging=record)
 
     # ------------------------------------------------------------------ intake
     @api.model
@@ -364,7 +381,7 @@ class ApInvoiceStaging(models.Model):
                 reason=reason,
             )
             event._mark("flagged", message, staging=staging)
-            staging._flag(message)
+            staging._flag(message, kind="voided_after_billing")
             return staging
         if staging.state == "cancelled":
             event._mark("unchanged", _("Already cancelled."), staging=staging)

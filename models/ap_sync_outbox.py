@@ -238,16 +238,8 @@ class ApSyncOutbox(models.Model):
     def _mark_dead(self, status, error, attempts=None):
         self.sudo().write({"state": "dead", "last_status": status or 0, "last_error": error,
                            "attempts": attempts or self.attempts + 1})  # fmt: skip
-        # One activity for a person, never one per attempt.
-        manager = self.env.ref("account_ap_sync.group_ap_sync_manager").users.filtered(lambda u: not u.share)[
-            :1
-        ]
-        self.sudo().activity_schedule(
-            "mail.mail_activity_data_todo",
-            summary=_("Undeliverable message to %s", self.platform_id.name),
-            note=error,
-            user_id=(manager or self.env.ref("base.user_admin")).id,
-        )
+        # One queue item (with one activity) for a person, never one per attempt.
+        self.env["ap.sync.exception"]._raise_for("delivery_failed", error, outbox=self)
         if self.staging_id:
             self.staging_id.message_post(body=_("Message to the platform is dead: %s", error))
         _logger.warning("AP Sync outbox %s dead: %s", self.id, error)
@@ -262,7 +254,9 @@ class ApSyncOutbox(models.Model):
         messages.sudo().write(
             {"state": "pending", "attempts": 0, "next_attempt_at": False, "last_error": False}
         )
-        messages.sudo().activity_ids.action_done()
+        self.env["ap.sync.exception"].sudo().search(
+            [("outbox_id", "in", messages.ids), ("state", "in", ("open", "in_progress"))]
+        )._resolve(_("Replayed by %s.", self.env.user.name))
         for message in messages:
             message.message_post(body=_("Replayed by %s (same Idempotency-Key).", self.env.user.name))
         if messages:

@@ -139,7 +139,9 @@ class TestOutbox(BillPipelineCase):
         self.env["ap.sync.outbox"]._cron_deliver()
         self.assertEqual((message.state, message.attempts, message.last_status), ("dead", 1, 400))
         self.assertIn("bad status", message.last_error)
-        self.assertEqual(len(message.activity_ids), 1, "one activity for a person")
+        queue_item = self.env["ap.sync.exception"].search([("outbox_id", "=", message.id)])
+        self.assertEqual((queue_item.exception_type, queue_item.state), ("delivery_failed", "open"))
+        self.assertEqual(len(queue_item.activity_ids), 1, "one activity for a person")
         # A later message of the same document waits behind the dead one.
         later = self.enqueue(status="paid")
         self.env["ap.sync.outbox"]._cron_deliver()
@@ -149,7 +151,8 @@ class TestOutbox(BillPipelineCase):
             message.with_user(self.ap_user_a).action_replay()
         message.with_user(self.manager).action_replay()
         self.assertEqual((message.state, message.idempotency_key), ("pending", key))
-        self.assertFalse(message.activity_ids)
+        self.assertEqual(queue_item.state, "resolved")
+        self.assertFalse(queue_item.activity_ids)
         self.deliver_all()
         self.assertEqual(self.sent_statuses(), [("inv_x", "posted"), ("inv_x", "paid")])
         self.assertEqual(self.server.erp_status[0]["idempotency_key"], key)
@@ -162,7 +165,9 @@ class TestOutbox(BillPipelineCase):
             message.sudo().next_attempt_at = False
             self.env["ap.sync.outbox"]._cron_deliver()
         self.assertEqual((message.state, message.attempts), ("dead", 3))
-        self.assertEqual(len(message.activity_ids), 1, "one activity, not one per attempt")
+        queue_item = self.env["ap.sync.exception"].search([("outbox_id", "=", message.id)])
+        self.assertEqual(len(queue_item), 1)
+        self.assertEqual(len(queue_item.activity_ids), 1, "one activity, not one per attempt")
 
     def test_platform_down_for_20_attempts_then_back(self):
         self.platform.retry_max_attempts = 30

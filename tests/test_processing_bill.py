@@ -1,9 +1,12 @@
 import base64
 import json
 
+from psycopg2 import IntegrityError
+
 from odoo import Command
 from odoo.exceptions import AccessError
 from odoo.tests import Form, tagged
+from odoo.tools import mute_logger
 
 from .common import API_KEY, ApPlatformServer, ApSyncCase, make_invoice
 
@@ -571,3 +574,55 @@ class TestMappingsAndEdgeCases(BillPipelineCase):
         self.assertFalse(
             self.env["ap.invoice.staging"].with_user(self.ap_user_a).search([("id", "=", staging.id)])
         )
+
+
+@tagged("post_install", "-at_install")
+class TestExceptionQueueItems(BillPipelineCase):
+    """The queue item of a stopped record: one per record and type, updated on repeat, closed on success."""
+
+    def items(self, staging):
+        return self.env["ap.sync.exception"].search([("staging_id", "=", staging.id)])
+
+    def test_one_item_per_record_and_type_updated_on_repeat_resolved_on_success(self):
+        staging = self.process(
+            self.stage(doc_id="inv_q", number="Q-1",
+                       lines=[{"quantity": "1", "unit_price": "100", "tax": {"category": "S", "rate": "19.5"}}])
+        )  # fmt: skip
+        item = self.items(staging)
+        self.assertEqual((item.exception_type, item.state, item.occurrences), ("tax_mapping", "open", 1))
+        self.assertIn("19.5", item.description)
+        self.assertEqual(len(item.activity_ids), 1)
+        staging.action_retry()
+        staging.action_retry()
+        self.assertEqual(self.items(staging), item, "a repeated failure updates the open item")
+        self.assertEqual((item.occurrences, len(item.activity_ids)), (3, 1), "no activity per retry")
+        tax = self.env["account.tax"].create(
+            {"name": "19.5%", "amount": 19.5, "type_tax_use": "purchase", "company_id": self.company_a.id}
+        )
+        self.env["ap.sync.mapping"].create(
+            {"mapping_type": "tax", "external_code": "S/19.5", "tax_id": tax.id}
+        )
+        staging.action_retry()
+        self.assertEqual(staging.state, "bill_created", staging.exception_reason)
+        self.assertEqual(item.state, "resolved")
+        self.assertFalse(item.activity_ids)
+        self.assertIn("Bill Created", item.resolution)
+
+    def test_database_allows_one_open_item_per_record_and_type(self):
+        staging = self.process(self.stage(doc_id="inv_q2", number="Q-2", approval_status="pending"))
+        item = self.items(staging)
+        self.assertEqual(item.exception_type, "approval_not_confirmed")
+        with mute_logger("odoo.sql_db"), self.assertRaises(IntegrityError), self.env.cr.savepoint():
+            self.env["ap.sync.exception"].create(
+                {"exception_type": "approval_not_confirmed", "staging_id": staging.id,
+                 "company_id": staging.company_id.id, "description": "twin"}
+            )  # fmt: skip
+
+    def test_change_after_billing_opens_an_item(self):
+        staging = self.process(self.stage(doc_id="inv_q3", number="Q-3"))
+        self.assertEqual(staging.state, "bill_created")
+        changed = dict(staging.document_json, number="Q-3-CHANGED", updated_at="2099-01-01T00:00:00Z")
+        envelope = {"type": "invoice.approved", "data": changed}
+        self.env["ap.sync.event"]._store(self.platform, "m-q3-v2", envelope, json.dumps(envelope).encode())
+        self.assertEqual(self.items(staging).exception_type, "changed_after_billing")
+        self.assertEqual(staging.state, "bill_created", "the billed record keeps its state")
