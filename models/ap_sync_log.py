@@ -6,12 +6,12 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from ..utils.redact import redact
+from .ap_platform import TRANSIENT_STATUSES
 
 _logger = logging.getLogger(__name__)
 
 RETENTION_PARAM = "account_ap_sync.log_retention_days"
 DEFAULT_RETENTION_DAYS = 90
-TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 class ApSyncLog(models.Model):
