@@ -24,6 +24,7 @@
         "wizards/ap_platform_rotate_secret_views.xml",
         "wizards/ap_staging_override_views.xml",
         "wizards/ap_vendor_request_refuse_views.xml",
+        "wizards/ap_sync_exception_resolve_views.xml",
         "views/ap_platform_views.xml",
         "views/ap_sync_log_views.xml",
         "views/ap_sync_event_views.xml",
@@ -35,6 +36,14 @@
         "views/account_move_views.xml",
         "views/ap_sync_menus.xml",
     ],
+    "assets": {
+        "web.assets_backend": [
+            "account_ap_sync/static/src/**/*",
+        ],
+        "web.assets_tests": [
+            "account_ap_sync/static/tests/tours/**/*",
+        ],
+    },
     "demo": [
         "demo/ap_sync_demo.xml",
     ],

@@ -7,6 +7,7 @@ from . import (
     ap_platform_demo,
     ap_platform_pull,
     ap_platform_secret,
+    ap_sync_dashboard,
     ap_sync_event,
     ap_sync_exception,
     ap_sync_log,

@@ -38,6 +38,8 @@ STATE_TRANSITIONS = {
     "duplicate": {"received"},
 }
 # States in which the document has a bill: an upstream change is flagged, never applied.
+# Exception types that flag a record without stopping its processing.
+FLAG_TYPES = ("changed_after_billing", "voided_after_billing", "delivery_failed")
 BILLED_STATES = {"bill_created", "posted", "paid"}
 FINAL_STATES = {"cancelled"}
 
@@ -189,6 +191,12 @@ class ApInvoiceStaging(models.Model):
         """Open the queue item of a stopped record; close it when the record moves on."""
         Exception_ = self.env["ap.sync.exception"]
         if state == "exception" and exception_type:
+            # Stopped at another problem than before: the earlier item is behind it now.
+            moved_on = Exception_.sudo().search([
+                ("staging_id", "in", self.ids), ("state", "in", ("open", "in_progress")),
+                ("exception_type", "not in", (exception_type, *FLAG_TYPES)),
+            ])  # fmt: skip
+            moved_on._resolve(_("Processing went past this problem."), self.env.ref("base.user_root"))
             for record in self:
                 Exception_._raise_for(exception_type, reason, staging=record)
         if recovered:

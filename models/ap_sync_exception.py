@@ -5,9 +5,22 @@ one activity when it opens, none per retry. When processing later passes the ste
 is resolved by the system with a note.
 """
 
-from odoo import api, fields, models
+import json
+
+from markupsafe import Markup
+
+from odoo import _, api, fields, models
+from odoo.exceptions import AccessError, UserError
 
 from .ap_invoice_staging_process import EXCEPTION_TYPES
+
+# Raised by the pipeline for a stopped record; the others flag a billed record or a dead message.
+PIPELINE_TYPES = {kind for kind, _label in EXCEPTION_TYPES} - {
+    "changed_after_billing", "voided_after_billing", "delivery_failed"
+}  # fmt: skip
+VARIANCE_TYPES = {"price_variance", "quantity_variance", "receipt_missing"}
+OPEN_STATES = ("open", "in_progress")
+MANAGER_GROUP = "account_ap_sync.group_ap_sync_manager"
 
 SEVERITY = {
     "bank_account_change": "high",
@@ -55,6 +68,21 @@ class ApSyncException(models.Model):
     resolved_by = fields.Many2one("res.users", readonly=True)
     resolved_on = fields.Datetime(readonly=True)
     age_days = fields.Integer(compute="_compute_age", string="Age (days)")
+    # Context for the person deciding (not stored)
+    explanation = fields.Html(
+        compute="_compute_explanation", sanitize=False, help="The problem with its numbers."
+    )
+    payload_text = fields.Text(compute="_compute_payload_text", string="Payload as Received")
+    vendor_candidate_ids = fields.Many2many(
+        related="staging_id.vendor_candidate_ids", string="Candidate Vendors"
+    )
+    staging_state = fields.Selection(related="staging_id.state", string="Record State")
+    move_id = fields.Many2one(related="staging_id.move_id", string="Bill")
+    supplier_name = fields.Char(related="staging_id.supplier_name")
+    supplier_vat = fields.Char(related="staging_id.supplier_vat")
+    supplier_iban = fields.Char(related="staging_id.supplier_iban")
+    supplier_external_id = fields.Char(related="staging_id.supplier_external_id")
+    is_open = fields.Boolean(compute="_compute_is_open")
 
     def init(self):
         # At most one open exception per record and type, enforced by the database.
@@ -75,6 +103,72 @@ class ApSyncException(models.Model):
         now = fields.Datetime.now()
         for record in self:
             record.age_days = (now - record.create_date).days if record.create_date else 0
+
+    @api.depends("state")
+    def _compute_is_open(self):
+        for record in self:
+            record.is_open = record.state in OPEN_STATES
+
+    def _compute_payload_text(self):
+        for record in self:
+            data = record.staging_id.document_json if record.staging_id else record.outbox_id.payload
+            record.payload_text = (
+                json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) if data else False
+            )
+
+    def _compute_explanation(self):
+        for record in self:
+            record.explanation = record._get_explanation()
+
+    def _get_explanation(self):
+        """The problem in words, then its numbers: a table for variances, the supplier for vendors."""
+        self.ensure_one()
+        parts = [Markup("<p>%s</p>") % line for line in (self.description or "").splitlines() if line.strip()]
+        staging = self.staging_id
+        if self.exception_type in VARIANCE_TYPES | {"po_not_found"} and staging.line_ids:
+            parts.append(self._explain_lines(staging.line_ids))
+        elif self.exception_type in ("unknown_vendor", "ambiguous_vendor", "bank_account_change") and staging:
+            rows = [
+                (_("Supplier name"), staging.supplier_name), (_("Platform vendor id"), staging.supplier_external_id),
+                (_("VAT"), staging.supplier_vat), (_("IBAN"), staging.supplier_iban),
+                (_("Email"), staging.supplier_email),
+            ]  # fmt: skip
+            parts.append(
+                Markup('<table class="table table-sm o_ap_sync_supplier"><tbody>%s</tbody></table>')
+                % Markup("").join(
+                    Markup("<tr><th>%s</th><td>%s</td></tr>") % (label, value or "-") for label, value in rows
+                )
+            )
+        return Markup("").join(parts)
+
+    def _explain_lines(self, lines):
+        """Invoice beside PO: price, ordered, received and already billed quantities, per line."""
+        header = [_("Line"), _("Description"), _("Invoice price"), _("PO price"), _("Difference"),
+                  _("Billed now"), _("Ordered"), _("Received"), _("Already billed"), _("Result")]  # fmt: skip
+        labels = dict(lines._fields["match_status"].selection)
+        rows = []
+        for line in lines:
+            diff = ""
+            if line.purchase_line_id and line.po_price_unit:
+                pct = (line.unit_price - line.po_price_unit) / line.po_price_unit * 100
+                diff = f"{line.unit_price - line.po_price_unit:+.2f} ({pct:+.1f}%)"
+            cells = [
+                line.sequence, line.description or line.product_code or "", line.unit_price,
+                line.po_price_unit if line.purchase_line_id else "-", diff or "-", line.quantity,
+                line.ordered_qty if line.purchase_line_id else "-", line.received_qty if line.purchase_line_id else "-",
+                line.billed_qty if line.purchase_line_id else "-", labels.get(line.match_status, "-"),
+            ]  # fmt: skip
+            css = "table-warning" if line.match_status not in (False, "matched", "no_po") else ""
+            rows.append(
+                Markup('<tr class="%s">%s</tr>')
+                % (css, Markup("").join(Markup("<td>%s</td>") % c for c in cells))
+            )
+        return Markup(
+            '<table class="table table-sm o_ap_sync_numbers"><thead><tr>%s</tr></thead><tbody>%s</tbody></table>'
+        ) % (
+            Markup("").join(Markup("<th>%s</th>") % h for h in header),
+            Markup("").join(rows),
+        )
 
     @api.model
     def _raise_for(self, kind, description, staging=None, outbox=None):
@@ -108,9 +202,271 @@ class ApSyncException(models.Model):
                 "mail.mail_activity_data_todo", summary=record.name, note=record.description, user_id=user.id
             )
 
-    def _resolve(self, note, user=None):
+    def _resolve(self, note, user=None, state="resolved"):
         self.sudo().write({
-            "state": "resolved", "resolution": note, "resolved_by": (user or self.env.user).id,
+            "state": state, "resolution": note, "resolved_by": (user or self.env.user).id,
             "resolved_on": fields.Datetime.now(),
         })  # fmt: skip
         self.sudo().activity_ids.action_done()
+
+    def write(self, vals):
+        result = super().write(vals)
+        if vals.get("user_id"):
+            # A new assignee takes over the open activity: no second activity, none per reassignment.
+            self.sudo().activity_ids.filtered(lambda a: a.user_id.id != vals["user_id"]).write(
+                {"user_id": vals["user_id"]}
+            )
+        return result
+
+    # ------------------------------------------------------------------ the person's actions
+    def _check_open(self):
+        closed = self.filtered(lambda r: r.state not in OPEN_STATES)
+        if closed:
+            raise UserError(_("%s is already closed.", ", ".join(closed.mapped("name"))))
+
+    def _check_manager(self, what):
+        if not self.env.user.has_group(MANAGER_GROUP):
+            raise AccessError(_("Only an AP Sync manager may %s.", what))
+
+    def _check_reason(self, reason):
+        if not (reason or "").strip():
+            raise UserError(_("Write down why: the reason is kept with the exception and its record."))
+        return reason.strip()
+
+    def _conclude(self, note):
+        """After a person's fix and the resumed processing: close with the person's note, or say why not.
+
+        The exception is closed when its record moved past the problem (processing resolves it, or it was
+        already resolved by the action); it stays open, with the new finding in its chatter, otherwise.
+        """
+        for record in self:
+            if record.state in OPEN_STATES:
+                stopped_again = (
+                    record.staging_id.state == "exception"
+                    and record.staging_id.exception_type == (record.exception_type)
+                )
+                if stopped_again:
+                    record.message_post(
+                        body=_("%(note)s Processing stopped again: %(why)s", note=note,
+                               why=record.staging_id.exception_reason)
+                    )  # fmt: skip
+                    continue
+                record._resolve(note)
+            else:
+                outcome = dict(record.staging_id._fields["state"].selection).get(record.staging_id.state, "")
+                record.sudo().write({
+                    "resolution": f"{note}\n{_('Processing went on: the record is now %s.', outcome)}"
+                    if record.staging_id else note,
+                    "resolved_by": self.env.user.id,
+                })  # fmt: skip
+            record.message_post(body=note)
+            if record.staging_id:
+                record.staging_id.message_post(body=_("%(name)s: %(note)s", name=record.name, note=note))
+        return True
+
+    def _resume(self):
+        """Resume processing of the records behind these exceptions (stopped ones only)."""
+        stagings = self.staging_id.filtered(lambda s: s.state in ("exception", "received"))
+        stagings.sudo()._process()
+        return stagings
+
+    def action_take(self):
+        self._check_open()
+        self.write({"user_id": self.env.user.id, "state": "in_progress"})
+        return True
+
+    def action_retry(self):
+        """Retry now: resume processing (a staging record) or replay the message (a dead outbox message)."""
+        self.check_access("write")
+        records = self.filtered(lambda r: r.state in OPEN_STATES)
+        outbox = records.outbox_id.filtered(lambda m: m.state == "dead")
+        if outbox:
+            outbox.action_replay()
+        for record in records.filtered("staging_id"):
+            if record.exception_type not in PIPELINE_TYPES:
+                continue  # a flag on a billed record: nothing to rerun, a person decides (ignore or reject)
+            record.message_post(body=_("Retried by %s.", self.env.user.name))
+        records.filtered(lambda r: r.exception_type in PIPELINE_TYPES)._resume()
+        still = records.filtered(lambda r: r.state in OPEN_STATES and r.exception_type in PIPELINE_TYPES)
+        if len(records) == 1 and still:
+            return {
+                "type": "ir.actions.client", "tag": "display_notification",
+                "params": {"type": "warning", "title": _("Still stopped"),
+                           "message": still.staging_id.exception_reason or still.description, "sticky": False,
+                           "next": {"type": "ir.actions.act_window_close"}},
+            }  # fmt: skip
+        return True
+
+    def action_open_wizard(self):
+        """Open the resolution wizard for the action named in the context (link_vendor, add_mapping...)."""
+        self._check_open()
+        action = self.env.context.get("resolve_action")
+        return {
+            "type": "ir.actions.act_window",
+            "name": dict(self.env["ap.sync.exception.resolve"]._fields["action"].selection).get(action),
+            "res_model": "ap.sync.exception.resolve",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_exception_ids": self.ids, "default_action": action},
+        }
+
+    def action_open_staging(self):
+        self.ensure_one()
+        return self._open_record(self.staging_id)
+
+    def action_open_bill(self):
+        self.ensure_one()
+        return self._open_record(self.move_id)
+
+    def _open_record(self, record):
+        return {"type": "ir.actions.act_window", "res_model": record._name, "res_id": record.id,
+                "view_mode": "form", "views": [(False, "form")]}  # fmt: skip
+
+    # Resolutions (called by the wizard; each leaves its note and resumes processing)
+    def _do_link_vendor(self, partner, remember=False):
+        self._check_open()
+        for record in self:
+            staging = record.staging_id
+            if not staging or record.exception_type not in ("unknown_vendor", "ambiguous_vendor"):
+                raise UserError(_("%s is not about an unknown vendor.", record.name))
+            staging.check_access("write")
+            staging.sudo().write({
+                "partner_id": partner.id, "vendor_candidate_ids": [(5, 0, 0)],
+                "vendor_match_rule": _("linked by %s", self.env.user.name),
+            })  # fmt: skip
+            note = _(
+                "Vendor %(vendor)s linked by %(user)s.", vendor=partner.display_name, user=self.env.user.name
+            )
+            if remember:
+                note += " " + record._remember_vendor(partner)
+            record._resume()
+            record._conclude(note)
+        return True
+
+    def _remember_vendor(self, partner):
+        staging = self.staging_id
+        if not staging.supplier_external_id:
+            raise UserError(_("The invoice has no platform vendor id to remember: link without remembering."))
+        Mapping = self.env["ap.sync.mapping"].sudo()
+        domain = [("mapping_type", "=", "vendor"), ("external_code", "=", staging.supplier_external_id),
+                  ("company_id", "=", staging.company_id.id), ("platform_id", "=", staging.platform_id.id)]  # fmt: skip
+        mapping = Mapping.search(domain, limit=1)
+        if mapping:
+            mapping.partner_id = partner
+        else:
+            mapping = Mapping.create({
+                "mapping_type": "vendor", "external_code": staging.supplier_external_id,
+                "company_id": staging.company_id.id, "platform_id": staging.platform_id.id, "partner_id": partner.id,
+            })  # fmt: skip
+        mapping.message_post(
+            body=_("Set from exception %(name)s by %(user)s.", name=self.name, user=self.env.user.name)
+        )
+        return _("Mapping remembered: platform vendor %(code)s is %(vendor)s.",
+                 code=staging.supplier_external_id, vendor=partner.display_name)  # fmt: skip
+
+    def _do_add_mapping(self, mapping_type, external_code, target):
+        """Add a tax or account mapping (a configuration change: the mapping rights of the user apply)."""
+        self._check_open()
+        self.env["ap.sync.mapping"].check_access("create")
+        staging = self.staging_id[:1]
+        field = {"tax": "tax_id", "account": "account_id"}[mapping_type]
+        mapping = self.env["ap.sync.mapping"].create({
+            "mapping_type": mapping_type, "external_code": external_code.strip(),
+            "company_id": staging.company_id.id, "platform_id": staging.platform_id.id, field: target.id,
+        })  # fmt: skip
+        note = _("Mapping added by %(user)s: %(type)s %(code)s is %(target)s.", user=self.env.user.name,
+                 type=mapping_type, code=mapping.external_code, target=target.display_name)  # fmt: skip
+        # Every exception stopped on this kind of mapping in the company may now go on.
+        related = self | self.search([
+            ("state", "in", OPEN_STATES), ("exception_type", "=", f"{mapping_type}_mapping"),
+            ("company_id", "=", staging.company_id.id),
+        ])  # fmt: skip
+        related._resume()
+        related._conclude(note)
+        return mapping
+
+    def _do_override(self, kind, reason):
+        """Accept a variance / release a possible duplicate: manager only, with a reason."""
+        self._check_open()
+        reason = self._check_reason(reason)
+        wanted = VARIANCE_TYPES if kind == "variance" else {"possible_duplicate"}
+        self._check_manager(
+            _("accept a variance") if kind == "variance" else _("mark an invoice not a duplicate")
+        )
+        for record in self:
+            if record.exception_type not in wanted:
+                raise UserError(_("%s is not that kind of exception.", record.name))
+            record.staging_id._override(kind, reason)
+            label = _("Variance accepted") if kind == "variance" else _("Not a duplicate")
+            record._conclude(_("%(label)s by %(user)s: %(reason)s", label=label, user=self.env.user.name,
+                               reason=reason))  # fmt: skip
+        return True
+
+    def _do_reject(self, reason):
+        """Reject the invoice back to the platform (erp-status rejected with the reason)."""
+        self._check_open()
+        reason = self._check_reason(reason)
+        for record in self:
+            if not record.staging_id:
+                raise UserError(_("%s has no invoice to reject.", record.name))
+            record.staging_id.check_access("write")
+            record.staging_id.action_reject_to_platform(reason)
+            record._conclude(_("Rejected to the platform by %(user)s: %(reason)s", user=self.env.user.name,
+                               reason=reason))  # fmt: skip
+        return True
+
+    def _do_ignore(self, reason):
+        """Close without changing anything (e.g. a change after billing already handled by hand)."""
+        self._check_open()
+        reason = self._check_reason(reason)
+        note = _("Ignored by %(user)s: %(reason)s", user=self.env.user.name, reason=reason)
+        for record in self:
+            record._resolve(note, state="ignored")
+            record.message_post(body=note)
+            if record.exception_type in ("changed_after_billing", "voided_after_billing"):
+                record.staging_id.sudo().write({"attention_required": False})
+            if record.staging_id:
+                record.staging_id.message_post(body=_("%(name)s: %(note)s", name=record.name, note=note))
+        return True
+
+    # ------------------------------------------------------------------ daily digest
+    @api.model
+    def _cron_send_digest(self, older_than_days=None):
+        """One message to the managers when open exceptions are older than N days; never a flood."""
+        ICP = self.env["ir.config_parameter"].sudo()
+        days = int(older_than_days or ICP.get_param("account_ap_sync.digest_older_than_days", 3))
+        today = fields.Date.context_today(self).isoformat()
+        if ICP.get_param("account_ap_sync.digest_last_sent") == today:
+            return False
+        limit = fields.Datetime.subtract(fields.Datetime.now(), days=days)
+        groups = self.sudo()._read_group(
+            [("state", "in", OPEN_STATES), ("create_date", "<", limit)],
+            ["company_id", "exception_type"], ["__count"],
+        )  # fmt: skip
+        if not groups:
+            return False
+        managers = self.env.ref(MANAGER_GROUP).users.filtered(lambda u: u.active and not u.share)
+        if not managers:
+            return False
+        labels = dict(EXCEPTION_TYPES)
+        total = sum(count for _company, _kind, count in groups)
+        rows = Markup("").join(
+            Markup("<li>%s — %s: %s</li>") % (company.name, labels.get(kind, kind), count)
+            for company, kind, count in groups
+        )
+        body = Markup("<p>%s</p><ul>%s</ul>") % (
+            _(
+                "%(count)s AP Sync exceptions have been open for more than %(days)s days.",
+                count=total,
+                days=days,
+            ),
+            rows,
+        )
+        self.message_notify(
+            partner_ids=managers.partner_id.ids,
+            subject=_("AP Sync: %s exceptions waiting", total),
+            body=body,
+            author_id=self.env.ref("base.partner_root").id,
+        )
+        ICP.set_param("account_ap_sync.digest_last_sent", today)
+        return True

@@ -1,4 +1,5 @@
 from . import (
+    test_exception_queue,
     test_outbox,
     test_platform_security,
     test_processing_bill,

@@ -1,1 +1,1 @@
-from . import ap_platform_rotate_secret, ap_staging_override
+from . import ap_platform_rotate_secret, ap_staging_override, ap_sync_exception_resolve
