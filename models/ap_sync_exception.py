@@ -92,11 +92,11 @@ class ApSyncException(models.Model):
                WHERE state IN ('open', 'in_progress')"""
         )
 
-    @api.depends("exception_type", "staging_id", "outbox_id")
+    @api.depends("exception_type", "staging_id.name", "staging_id.number", "outbox_id")
     def _compute_name(self):
         labels = dict(EXCEPTION_TYPES)
         for record in self:
-            subject = record.staging_id.name or (record.outbox_id and f"OUT-{record.outbox_id.id}") or ""
+            subject = record.staging_id.display_name or (record.outbox_id and f"OUT-{record.outbox_id.id}") or ""
             record.name = f"{labels.get(record.exception_type, '')}: {subject}"
 
     def _compute_age(self):

@@ -5,5 +5,6 @@ from . import (
     test_processing_bill,
     test_pull,
     test_staging_security,
+    test_ui_tours,
     test_webhook,
 )

@@ -49,8 +49,11 @@ say "Odoo source: $ODOO_SRC"
 need_pkgs=()
 command -v pg_ctlcluster >/dev/null || need_pkgs+=(postgresql)
 command -v pg_config >/dev/null || need_pkgs+=(libpq-dev)
+# Headless Chromium for Odoo's browser tests (tours), from Debian's packages.
+command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null \
+  || need_pkgs+=(chromium)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
-  command -v apt-get >/dev/null || die "missing system packages: ${need_pkgs[*]} (install PostgreSQL server and libpq development files)."
+  command -v apt-get >/dev/null || die "missing system packages: ${need_pkgs[*]} (install the PostgreSQL server, libpq development files and Chromium)."
   say "Installing system packages: ${need_pkgs[*]}"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null \

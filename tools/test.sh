@@ -27,6 +27,10 @@ echo "==> Running the test suite"
 # pytest-odoo names the addon after the folder the tests sit in: run them through the
 # addons-path link named account_ap_sync, not through the checkout folder.
 cd "$ROOT/.addons"
+# The browser tests save screenshots of the queue, an exception form and the Overview here.
+export AP_SYNC_SCREENSHOTS="${AP_SYNC_SCREENSHOTS:-$ROOT/.data/screenshots}"
+rm -rf "$AP_SYNC_SCREENSHOTS"
+mkdir -p "$AP_SYNC_SCREENSHOTS"
 set +e
 PYTHONPATH="$ROOT/tools${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m pytest -p no:cacheprovider -p pytest_ap_sync --rootdir="$ROOT/.addons/account_ap_sync" \
   --odoo-config="$CONF" --odoo-database="$DB" --odoo-http --odoo-extra=test-enable \
