@@ -21,6 +21,7 @@ PIPELINE_TYPES = {kind for kind, _label in EXCEPTION_TYPES} - {
 VARIANCE_TYPES = {"price_variance", "quantity_variance", "receipt_missing"}
 OPEN_STATES = ("open", "in_progress")
 MANAGER_GROUP = "account_ap_sync.group_ap_sync_manager"
+USER_WRITABLE = {"user_id", "state"}
 
 SEVERITY = {
     "bank_account_change": "high",
@@ -96,7 +97,9 @@ class ApSyncException(models.Model):
     def _compute_name(self):
         labels = dict(EXCEPTION_TYPES)
         for record in self:
-            subject = record.staging_id.display_name or (record.outbox_id and f"OUT-{record.outbox_id.id}") or ""
+            subject = (
+                record.staging_id.display_name or (record.outbox_id and f"OUT-{record.outbox_id.id}") or ""
+            )
             record.name = f"{labels.get(record.exception_type, '')}: {subject}"
 
     def _compute_age(self):
@@ -210,6 +213,18 @@ class ApSyncException(models.Model):
         self.sudo().activity_ids.action_done()
 
     def write(self, vals):
+        # People assign and take items; closing goes through the actions, which keep who, when and why.
+        if not self.env.su:
+            forged = {
+                name
+                for name in vals
+                if name not in USER_WRITABLE and not name.startswith(("message_", "activity_"))
+            }
+            if forged or vals.get("state", "open") not in OPEN_STATES:
+                raise UserError(
+                    _("An exception is resolved or ignored through its actions, which keep the reason: "
+                      "%s cannot be written directly.", ", ".join(sorted(forged)) or _("its state"))
+                )  # fmt: skip
         result = super().write(vals)
         if vals.get("user_id"):
             # A new assignee takes over the open activity: no second activity, none per reassignment.

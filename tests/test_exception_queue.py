@@ -155,6 +155,10 @@ class TestExceptionResolutions(BillPipelineCase):
         self.assertEqual(len(both.activity_ids), 2, "one activity each, none added by assigning")
         self.assertEqual(self.env["ap.sync.exception"].with_user(self.ap_user_a).search_count(
             [("user_id", "=", self.ap_user_a.id), ("id", "in", both.ids)]), 2)  # fmt: skip
+        with self.assertRaises(UserError):
+            item.with_user(self.ap_user_a).write({"state": "resolved"})
+        with self.assertRaises(UserError):
+            item.with_user(self.ap_user_a).write({"resolution": "done", "resolved_by": self.manager.id})
         self.resolve(item, "ignore", self.ap_user_a, reason="Platform re-sends it once approved")
         self.assertEqual((item.state, item.activity_ids.ids), ("ignored", []))
         with self.assertRaises(UserError):

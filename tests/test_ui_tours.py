@@ -9,6 +9,7 @@ import base64
 import logging
 import os
 import tempfile
+import time
 from pathlib import Path
 
 from odoo.tests import HttpCase, tagged
@@ -99,6 +100,7 @@ class TestExceptionQueueTours(BillPipelineCase, HttpCase):
                 f"!!document.querySelector({selector!r}) && !document.querySelector('.o_loading_indicator')"
             )
             self.assertTrue(browser._wait_ready(ready, timeout=120), f"{selector} never appeared on {url}")
+            time.sleep(1)  # let fade-in transitions (notebook pages, dialogs) finish
             result = browser._websocket_send("Page.captureScreenshot", with_future=True).result(timeout=60)
             path.write_bytes(base64.b64decode(result["data"]))
         finally:
