@@ -199,7 +199,9 @@ class ApSyncException(models.Model):
     def _notify_assignee(self):
         """One activity when an exception opens (the platform's responsible manager by default)."""
         managers = self.env.ref("account_ap_sync.group_ap_sync_manager").users.filtered(lambda u: not u.share)
-        for record in self:
+        # No e-mail per activity (a burst of failures would be a flood): the activity shows in the
+        # assignee's activities, and the daily digest sums up what is left waiting.
+        for record in self.with_context(mail_activity_quick_update=True):
             user = record.user_id or managers[:1] or self.env.ref("base.user_admin")
             record.activity_schedule(
                 "mail.mail_activity_data_todo", summary=record.name, note=record.description, user_id=user.id
@@ -228,9 +230,9 @@ class ApSyncException(models.Model):
         result = super().write(vals)
         if vals.get("user_id"):
             # A new assignee takes over the open activity: no second activity, none per reassignment.
-            self.sudo().activity_ids.filtered(lambda a: a.user_id.id != vals["user_id"]).write(
-                {"user_id": vals["user_id"]}
-            )
+            self.sudo().activity_ids.filtered(lambda a: a.user_id.id != vals["user_id"]).with_context(
+                mail_activity_quick_update=True
+            ).write({"user_id": vals["user_id"]})
         return result
 
     # ------------------------------------------------------------------ the person's actions

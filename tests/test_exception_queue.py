@@ -140,6 +140,7 @@ class TestExceptionResolutions(BillPipelineCase):
         self.assertIn("Rejected to the platform", item.resolution)
 
     def test_retry_ignore_and_bulk_assign(self):
+        mails = self.env["mail.mail"].search_count([])
         staging = self.process(self.stage(doc_id="inv_rt", number="RT-1", approval_status="pending"))
         item = self.item(staging, "approval_not_confirmed")
         self.assertEqual((item.occurrences, len(item.activity_ids)), (1, 1))
@@ -153,6 +154,11 @@ class TestExceptionResolutions(BillPipelineCase):
         self.assertEqual(both.user_id, self.ap_user_a)
         self.assertEqual(both.activity_ids.user_id, self.ap_user_a, "the activity moved to the assignee")
         self.assertEqual(len(both.activity_ids), 2, "one activity each, none added by assigning")
+        self.assertEqual(
+            self.env["mail.mail"].search_count([]) - mails,
+            1,
+            "one notice for the assignment, none per activity",
+        )
         self.assertEqual(self.env["ap.sync.exception"].with_user(self.ap_user_a).search_count(
             [("user_id", "=", self.ap_user_a.id), ("id", "in", both.ids)]), 2)  # fmt: skip
         with self.assertRaises(UserError):

@@ -1,3 +1,5 @@
+from markupsafe import Markup
+
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
@@ -133,7 +135,18 @@ class ApSyncExceptionAssign(models.TransientModel):
 
     def action_confirm(self):
         exceptions = self.exception_ids.filtered(lambda r: r.state in ("open", "in_progress"))
-        exceptions.write({"user_id": self.user_id.id})
+        # One notification for the whole assignment, not one e-mail per exception.
+        exceptions.with_context(mail_auto_subscribe_no_notify=True).write({"user_id": self.user_id.id})
+        if exceptions and self.user_id != self.env.user:
+            self.env["ap.sync.exception"].message_notify(
+                partner_ids=self.user_id.partner_id.ids,
+                subject=_("%s AP Sync exceptions assigned to you", len(exceptions)),
+                body=Markup("<p>%s</p><ul>%s</ul>")
+                % (
+                    _("%(by)s assigned you these exceptions:", by=self.env.user.name),
+                    Markup("").join(Markup("<li>%s</li>") % name for name in exceptions.mapped("name")),
+                ),
+            )
         for record in exceptions:
             record.message_post(
                 body=_("Assigned to %(user)s by %(by)s.", user=self.user_id.name, by=self.env.user.name)
