@@ -11,7 +11,7 @@ DEMO_DB ?= ap_sync_demo
 ADDON := $(ROOT)/.addons/account_ap_sync
 PYTEST_ARGS ?=
 
-.PHONY: help setup test lint format run demo bench clean check-setup
+.PHONY: help setup test lint format run demo bench clean check-setup pot
 
 help:
 	@echo "make setup   - venv, Odoo, Python deps, PostgreSQL, odoo.conf (idempotent)"
@@ -19,6 +19,7 @@ help:
 	@echo "make lint    - ruff check and ruff format --check"
 	@echo "make run     - Odoo on 127.0.0.1:8069 with database $(DEMO_DB) (admin/admin)"
 	@echo "make demo    - a month of AP traffic from the reference platform, then Odoo left running"
+	@echo "make pot     - regenerate i18n/account_ap_sync.pot (translation template)"
 
 setup:
 	@bash $(ROOT)/tools/setup.sh
@@ -28,6 +29,9 @@ check-setup:
 
 test: check-setup
 	@bash $(ROOT)/tools/test.sh $(PYTEST_ARGS)
+
+pot: check-setup
+	@bash $(ROOT)/tools/pot.sh
 
 lint: check-setup
 	$(VENV)/bin/ruff check $(ROOT)
