@@ -37,9 +37,9 @@ STATE_TRANSITIONS = {
     "cancelled": set(),
     "duplicate": {"received"},
 }
-# States in which the document has a bill: an upstream change is flagged, never applied.
-# Exception types that flag a record without stopping its processing.
+# Exception types that flag a record (or a message) without stopping its processing.
 FLAG_TYPES = ("changed_after_billing", "voided_after_billing", "delivery_failed")
+# States in which the document has a bill: an upstream change is flagged, never applied.
 BILLED_STATES = {"bill_created", "posted", "paid"}
 FINAL_STATES = {"cancelled"}
 

@@ -12,12 +12,11 @@ from markupsafe import Markup
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError
 
+from .ap_invoice_staging import FLAG_TYPES
 from .ap_invoice_staging_process import EXCEPTION_TYPES
 
 # Raised by the pipeline for a stopped record; the others flag a billed record or a dead message.
-PIPELINE_TYPES = {kind for kind, _label in EXCEPTION_TYPES} - {
-    "changed_after_billing", "voided_after_billing", "delivery_failed"
-}  # fmt: skip
+PIPELINE_TYPES = {kind for kind, _label in EXCEPTION_TYPES} - set(FLAG_TYPES)
 VARIANCE_TYPES = {"price_variance", "quantity_variance", "receipt_missing"}
 OPEN_STATES = ("open", "in_progress")
 MANAGER_GROUP = "account_ap_sync.group_ap_sync_manager"
@@ -471,14 +470,17 @@ class ApSyncException(models.Model):
             Markup("<li>%s — %s: %s</li>") % (company.name, labels.get(kind, kind), count)
             for company, kind, count in groups
         )
-        body = Markup("<p>%s</p><ul>%s</ul>") % (
+        body = Markup('<p>%s</p><ul>%s</ul><p><a href="%s">%s</a></p>') % (
             _(
                 "%(count)s AP Sync exceptions have been open for more than %(days)s days.",
                 count=total,
                 days=days,
             ),
             rows,
+            f"{self.get_base_url()}/odoo/action-account_ap_sync.action_ap_sync_exception",
+            _("Open the exception queue"),
         )
+        # One message for all the managers, whatever the number of exceptions.
         self.message_notify(
             partner_ids=managers.partner_id.ids,
             subject=_("AP Sync: %s exceptions waiting", total),
