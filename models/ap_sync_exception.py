@@ -78,6 +78,7 @@ class ApSyncException(models.Model):
     )
     staging_state = fields.Selection(related="staging_id.state", string="Record State")
     move_id = fields.Many2one(related="staging_id.move_id", string="Bill")
+    payload_attachment_id = fields.Many2one(related="staging_id.payload_attachment_id", string="Raw Payload")
     supplier_name = fields.Char(related="staging_id.supplier_name")
     supplier_vat = fields.Char(related="staging_id.supplier_vat")
     supplier_iban = fields.Char(related="staging_id.supplier_iban")
@@ -329,6 +330,11 @@ class ApSyncException(models.Model):
     def action_open_staging(self):
         self.ensure_one()
         return self._open_record(self.staging_id)
+
+    def action_open_payload(self):
+        """The raw payload exactly as received (the bytes the platform signed)."""
+        self.ensure_one()
+        return self.staging_id.action_open_payload()
 
     def action_open_bill(self):
         self.ensure_one()

@@ -33,6 +33,10 @@ class TestExceptionResolutions(BillPipelineCase):
         item = self.item(staging, "unknown_vendor")
         self.assertIn("Brand New Supplies BV", item.explanation)
         self.assertIn('"V-777"', item.payload_text, "the payload as received is shown")
+        raw = self.env["ir.attachment"].browse(
+            int(item.action_open_payload()["url"].split("/web/content/")[1].split("?")[0])
+        )
+        self.assertIn(b'"V-777"', raw.raw, "and the raw bytes can be downloaded")
         new_vendor = self.env["res.partner"].create({"name": "Brand New Supplies", "is_company": True})
         action = self.resolve(item, "link_vendor", self.ap_user_a, partner_id=new_vendor, remember=True)
         self.assertEqual(staging.state, "bill_created", staging.exception_reason)
