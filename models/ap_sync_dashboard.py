@@ -10,7 +10,6 @@ from datetime import timedelta
 from odoo import _, api, fields, models
 
 from .ap_invoice_staging import STATES
-from .ap_invoice_staging_process import EXCEPTION_TYPES
 
 OPEN = ("open", "in_progress")
 UNPROCESSED = ("received", "validated", "matched", "exception")
@@ -43,6 +42,11 @@ class ApSyncDashboard(models.AbstractModel):
         }  # fmt: skip
 
     @api.model
+    def _selection_labels(self, model, field):
+        """Labels of a selection in the user's language."""
+        return dict(self.env[model]._fields[field]._description_selection(self.env))
+
+    @api.model
     def _figure(self, label, count, model, domain, name=None, **extra):
         return {
             "label": label,
@@ -55,7 +59,7 @@ class ApSyncDashboard(models.AbstractModel):
 
     @api.model
     def _add_staging_states(self, data):
-        labels = dict(STATES)
+        labels = self._selection_labels("ap.invoice.staging", "state")
         groups = self.env["ap.invoice.staging"]._read_group(
             [("platform_id", "in", list(data))], ["platform_id", "state"], ["__count"]
         )
@@ -73,7 +77,7 @@ class ApSyncDashboard(models.AbstractModel):
     @api.model
     def _add_exceptions(self, data, now):
         Exception_ = self.env["ap.sync.exception"]
-        labels = dict(EXCEPTION_TYPES)
+        labels = self._selection_labels("ap.sync.exception", "exception_type")
         base = [("platform_id", "in", list(data)), ("state", "in", OPEN)]
         for platform, kind, count in Exception_._read_group(
             base, ["platform_id", "exception_type"], ["__count"]

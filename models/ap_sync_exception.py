@@ -148,7 +148,7 @@ class ApSyncException(models.Model):
         """Invoice beside PO: price, ordered, received and already billed quantities, per line."""
         header = [_("Line"), _("Description"), _("Invoice price"), _("PO price"), _("Difference"),
                   _("Billed now"), _("Ordered"), _("Received"), _("Already billed"), _("Result")]  # fmt: skip
-        labels = dict(lines._fields["match_status"].selection)
+        labels = dict(lines._fields["match_status"]._description_selection(self.env))
         rows = []
         for line in lines:
             diff = ""
@@ -270,7 +270,9 @@ class ApSyncException(models.Model):
                     continue
                 record._resolve(note)
             else:
-                outcome = dict(record.staging_id._fields["state"].selection).get(record.staging_id.state, "")
+                outcome = dict(record.staging_id._fields["state"]._description_selection(self.env)).get(
+                    record.staging_id.state, ""
+                )
                 record.sudo().write({
                     "resolution": f"{note}\n{_('Processing went on: the record is now %s.', outcome)}"
                     if record.staging_id else note,
@@ -470,7 +472,7 @@ class ApSyncException(models.Model):
         managers = self.env.ref(MANAGER_GROUP).users.filtered(lambda u: u.active and not u.share)
         if not managers:
             return False
-        labels = dict(EXCEPTION_TYPES)
+        labels = dict(self._fields["exception_type"]._description_selection(self.env))
         total = sum(count for _company, _kind, count in groups)
         rows = Markup("").join(
             Markup("<li>%s — %s: %s</li>") % (company.name, labels.get(kind, kind), count)

@@ -84,6 +84,10 @@ class TestExceptionQueueTours(BillPipelineCase, HttpCase):
             self.save_screenshot(url, selector, path, login=self.manager.login)
             self.assertGreater(path.stat().st_size, 10_000, f"{path} holds a real picture")
             self.assertEqual(path.read_bytes()[:8], b"\x89PNG\r\n\x1a\n")
+        # A figure of the Overview opens exactly the records it counts.
+        self.start_tour(
+            OVERVIEW_URL, "account_ap_sync_overview_drilldown", login=self.manager.login, timeout=120
+        )
         print(f"\nAP Sync screenshots saved in {folder}")
         _logger.info("AP Sync screenshots saved in %s", folder)
 

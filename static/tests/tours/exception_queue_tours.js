@@ -112,3 +112,25 @@ registry.category("web_tour.tours").add("account_ap_sync_accept_variance", {
         ...draftBillOf("Tour Variance Vendor", "TOUR-PV-1"),
     ],
 });
+
+registry.category("web_tour.tours").add("account_ap_sync_overview_drilldown", {
+    url: "/odoo/action-account_ap_sync.action_ap_sync_overview",
+    steps: () => [
+        {
+            content: "Open the unknown-vendor figure of the platform",
+            trigger:
+                '.o_ap_sync_platform_card:contains("Test Platform A") .o_ap_sync_by_type tr:contains("Unknown vendor") a',
+            run: "click",
+        },
+        {
+            content: "The list holds exactly the records the figure counted",
+            trigger: '.o_list_view .o_data_row:contains("Unknown vendor")',
+            run() {
+                const rows = document.querySelectorAll(".o_list_view .o_data_row");
+                if (rows.length !== 3) {
+                    throw new Error(`The figure said 3, the list shows ${rows.length}`);
+                }
+            },
+        },
+    ],
+});
