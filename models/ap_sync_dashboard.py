@@ -94,11 +94,13 @@ class ApSyncDashboard(models.AbstractModel):
             )
             if high is not None:
                 age_domain.append(("create_date", ">", fields.Datetime.to_string(now - timedelta(days=high))))
-            counts = dict(Exception_._read_group(base + age_domain, ["platform_id"], ["__count"]))
+            counts = {
+                platform.id: count
+                for platform, count in Exception_._read_group(base + age_domain, ["platform_id"], ["__count"])
+            }
             for platform_id, card in data.items():
-                platform = self.env["ap.platform"].browse(platform_id)
                 card["exceptions_by_age"].append(self._figure(
-                    label, counts.get(platform, 0), "ap.sync.exception",
+                    label, counts.get(platform_id, 0), "ap.sync.exception",
                     [("platform_id", "=", platform_id), ("state", "in", OPEN), *age_domain],
                     name=_("Open exceptions, %s old", label),
                 ))  # fmt: skip

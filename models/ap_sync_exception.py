@@ -260,7 +260,7 @@ class ApSyncException(models.Model):
             if record.state in OPEN_STATES:
                 stopped_again = (
                     record.staging_id.state == "exception"
-                    and record.staging_id.exception_type == (record.exception_type)
+                    and record.staging_id.exception_type == record.exception_type
                 )
                 if stopped_again:
                     record.message_post(
@@ -278,10 +278,15 @@ class ApSyncException(models.Model):
                     if record.staging_id else note,
                     "resolved_by": self.env.user.id,
                 })  # fmt: skip
-            record.message_post(body=note)
-            if record.staging_id:
-                record.staging_id.message_post(body=_("%(name)s: %(note)s", name=record.name, note=note))
+            record._post_note(note)
         return True
+
+    def _post_note(self, note):
+        """The person's note, in the exception's chatter and in its invoice's."""
+        self.ensure_one()
+        self.message_post(body=note)
+        if self.staging_id:
+            self.staging_id.message_post(body=_("%(name)s: %(note)s", name=self.name, note=note))
 
     def _resume(self):
         """Resume processing of the records behind these exceptions (stopped ones only)."""
@@ -301,12 +306,12 @@ class ApSyncException(models.Model):
         outbox = records.outbox_id.filtered(lambda m: m.state == "dead")
         if outbox:
             outbox.action_replay()
-        for record in records.filtered("staging_id"):
-            if record.exception_type not in PIPELINE_TYPES:
-                continue  # a flag on a billed record: nothing to rerun, a person decides (ignore or reject)
+        # A flag on a billed record has nothing to rerun: a person decides (ignore or reject).
+        reruns = records.filtered(lambda r: r.staging_id and r.exception_type in PIPELINE_TYPES)
+        for record in reruns:
             record.message_post(body=_("Retried by %s.", self.env.user.name))
-        records.filtered(lambda r: r.exception_type in PIPELINE_TYPES)._resume()
-        still = records.filtered(lambda r: r.state in OPEN_STATES and r.exception_type in PIPELINE_TYPES)
+        reruns._resume()
+        still = reruns.filtered(lambda r: r.state in OPEN_STATES)
         if len(records) == 1 and still:
             return {
                 "type": "ir.actions.client", "tag": "display_notification",
@@ -446,11 +451,9 @@ class ApSyncException(models.Model):
         note = _("Ignored by %(user)s: %(reason)s", user=self.env.user.name, reason=reason)
         for record in self:
             record._resolve(note, state="ignored")
-            record.message_post(body=note)
             if record.exception_type in ("changed_after_billing", "voided_after_billing"):
                 record.staging_id.sudo().write({"attention_required": False})
-            if record.staging_id:
-                record.staging_id.message_post(body=_("%(name)s: %(note)s", name=record.name, note=note))
+            record._post_note(note)
         return True
 
     # ------------------------------------------------------------------ daily digest

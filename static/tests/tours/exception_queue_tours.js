@@ -49,6 +49,18 @@ function draftBillOf(vendorName, invoiceNumber) {
     ];
 }
 
+/** Confirm the resolution wizard, which ends on the new draft bill. */
+function confirmAndOpenBillOf(vendorName, invoiceNumber) {
+    return [
+        {
+            content: "Confirm",
+            trigger: '.modal-footer button[name="action_confirm"]',
+            run: "click",
+        },
+        ...draftBillOf(vendorName, invoiceNumber),
+    ];
+}
+
 registry.category("web_tour.tours").add("account_ap_sync_link_vendor", {
     url: QUEUE_URL,
     steps: () => [
@@ -77,12 +89,7 @@ registry.category("web_tour.tours").add("account_ap_sync_link_vendor", {
             trigger: '.modal .o_field_widget[name="remember"] input',
             run: "click",
         },
-        {
-            content: "Confirm",
-            trigger: '.modal-footer button[name="action_confirm"]',
-            run: "click",
-        },
-        ...draftBillOf("Tour Linked Vendor", "TOUR-LV-1"),
+        ...confirmAndOpenBillOf("Tour Linked Vendor", "TOUR-LV-1"),
     ],
 });
 
@@ -104,12 +111,7 @@ registry.category("web_tour.tours").add("account_ap_sync_accept_variance", {
             trigger: '.modal .o_field_widget[name="reason"] textarea',
             run: "edit Price increase agreed with the vendor on 3 Nov",
         },
-        {
-            content: "Confirm",
-            trigger: '.modal-footer button[name="action_confirm"]',
-            run: "click",
-        },
-        ...draftBillOf("Tour Variance Vendor", "TOUR-PV-1"),
+        ...confirmAndOpenBillOf("Tour Variance Vendor", "TOUR-PV-1"),
     ],
 });
 
