@@ -15,6 +15,8 @@ ODOO_SRC="${ODOO_SRC:-}"
 DB_USER="${AP_SYNC_DB_USER:-ap_sync}"
 DB_PASSWORD="${AP_SYNC_DB_PASSWORD:-ap_sync}"
 CONF="$ROOT/odoo.conf"
+# Several checkouts on one machine (worktrees) each get their own port: AP_SYNC_HTTP_PORT=8169 make setup.
+HTTP_PORT="${AP_SYNC_HTTP_PORT:-8069}"
 ADDONS_LINK_DIR="$ROOT/.addons"
 
 say() { printf '==> %s\n' "$*"; }
@@ -138,7 +140,7 @@ db_port = 5432
 db_user = $DB_USER
 db_password = $DB_PASSWORD
 http_interface = 127.0.0.1
-http_port = 8069
+http_port = $HTTP_PORT
 admin_passwd = admin
 list_db = True
 ; Fernet key for account_ap_sync secrets. Keep it outside the database; see README.rst.
