@@ -5,46 +5,45 @@ ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 VENV := $(ROOT)/.venv
 PY := $(VENV)/bin/python
 CONF := $(ROOT)/odoo.conf
-ODOO := $(PY) -m odoo -c $(CONF)
+# Odoo's launcher, written by tools/setup.sh (never python -m odoo: see tools/odoo_server.py).
+ODOO := $(VENV)/bin/odoo -c $(CONF)
 TEST_DB ?= ap_sync_test
 DEMO_DB ?= ap_sync_demo
 ADDON := $(ROOT)/.addons/account_ap_sync
 PYTEST_ARGS ?=
 
-.PHONY: help setup test lint format run demo bench clean check-setup pot
+.PHONY: help setup test lint format run demo bench clean pot
 
 help:
-	@echo "make setup   - venv, Odoo, Python deps, PostgreSQL, odoo.conf (idempotent)"
-	@echo "make test    - fresh database, install the module, run the whole suite"
-	@echo "make lint    - ruff check and ruff format --check"
-	@echo "make run     - Odoo on 127.0.0.1:8069 with database $(DEMO_DB) (admin/admin)"
 	@echo "make demo    - a month of AP traffic from the reference platform, then Odoo left running"
+	@echo "make test    - fresh database, install the module, run the whole suite"
+	@echo "make run     - Odoo on 127.0.0.1 (odoo.conf's http_port) with database $(DEMO_DB) (admin/admin)"
+	@echo "make lint    - ruff check and ruff format --check"
 	@echo "make pot     - regenerate i18n/account_ap_sync.pot (translation template)"
+	@echo "make setup   - venv, Odoo launcher, Python deps, PostgreSQL, odoo.conf (idempotent)"
+	@echo "Every target but setup runs the setup step first (about 2 s when nothing changed)."
 
 setup:
 	@bash $(ROOT)/tools/setup.sh
 
-check-setup:
-	@test -x $(PY) -a -f $(CONF) || { echo "Not set up: run 'make setup' first." >&2; exit 1; }
-
-test: check-setup
+test: setup
 	@bash $(ROOT)/tools/test.sh $(PYTEST_ARGS)
 
-pot: check-setup
+pot: setup
 	@bash $(ROOT)/tools/pot.sh
 
-lint: check-setup
+lint: setup
 	$(VENV)/bin/ruff check $(ROOT)
 	$(VENV)/bin/ruff format --check $(ROOT)
 
-format: check-setup
+format: setup
 	$(VENV)/bin/ruff format $(ROOT)
 	$(VENV)/bin/ruff check --fix $(ROOT)
 
-run: check-setup
+run: setup
 	@bash $(ROOT)/tools/run.sh $(DEMO_DB)
 
-demo: check-setup
+demo: setup
 	@$(PY) $(ROOT)/tools/demo.py --database $(DEMO_DB) $(DEMO_ARGS)
 
 clean:

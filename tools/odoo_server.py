@@ -7,11 +7,26 @@ import contextlib
 import os
 import socket
 import subprocess
-import sys
 import tempfile
 import time
+from pathlib import Path
 
 import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def odoo_bin():
+    """The ``odoo`` launcher that ``make setup`` writes into the virtual environment.
+
+    Odoo is always started through it, never with ``python -m odoo``: a prefork server spawns its
+    websocket (gevent) process by running ``sys.argv[0] gevent``, and ``odoo/__main__.py`` cannot be
+    run as a script (relative import).
+    """
+    launcher = ROOT / ".venv" / "bin" / "odoo"
+    if not os.access(launcher, os.X_OK):
+        raise RuntimeError(f"{launcher} is missing: run 'make setup' (it writes the Odoo launcher).")
+    return str(launcher)
 
 
 def free_port():
@@ -30,14 +45,22 @@ def odoo_server(
     extra_args=(),
     port=None,
     cron_threads=0,
+    gevent_port=None,
+    log_path=None,
 ):
-    """Run ``python -m odoo`` with ``workers`` workers on a loopback port (free one by default); yields its URL."""
-    port, gevent_port = port or free_port(), free_port()
-    log = tempfile.NamedTemporaryFile(prefix="odoo-e2e-", suffix=".log", delete=False)
+    """Run Odoo (``.venv/bin/odoo``) with ``workers`` workers on a loopback port; yields its URL.
+
+    The HTTP and websocket (gevent) ports are free ones unless given. Odoo's output (stdout and
+    stderr, so also what a child process prints before Odoo's logging is set up) goes to
+    ``log_path``, by default a new temporary file.
+    """
+    port, gevent_port = port or free_port(), gevent_port or free_port()
+    if log_path:
+        log = open(log_path, "w+b")  # closed in the finally clause below
+    else:
+        log = tempfile.NamedTemporaryFile(prefix="odoo-e2e-", suffix=".log", delete=False)
     command = [
-        sys.executable,
-        "-m",
-        "odoo",
+        odoo_bin(),
         "-c",
         config_file,
         "-d",

@@ -16,7 +16,10 @@ DB_USER="${AP_SYNC_DB_USER:-ap_sync}"
 DB_PASSWORD="${AP_SYNC_DB_PASSWORD:-ap_sync}"
 CONF="$ROOT/odoo.conf"
 # Several checkouts on one machine (worktrees) each get their own port: AP_SYNC_HTTP_PORT=8169 make setup.
-HTTP_PORT="${AP_SYNC_HTTP_PORT:-8069}"
+# make test / run / demo run this script too: without AP_SYNC_HTTP_PORT, the port already in odoo.conf stays.
+conf_value() { [ -f "$CONF" ] && sed -n "s/^$1 *= *//p" "$CONF" | head -1; true; }
+HTTP_PORT="${AP_SYNC_HTTP_PORT:-$(conf_value http_port)}"
+HTTP_PORT="${HTTP_PORT:-8069}"
 ADDONS_LINK_DIR="$ROOT/.addons"
 
 say() { printf '==> %s\n' "$*"; }
@@ -30,6 +33,11 @@ command -v "$PYTHON" >/dev/null || PYTHON=python3
   || die "Python 3.10+ is required (3.11 recommended); found $("$PYTHON" --version 2>&1). Set PYTHON=/path/to/python3.11."
 
 # --- 2. Odoo source ----------------------------------------------------------
+if [ -z "$ODOO_SRC" ]; then
+  # An odoo.conf written by an earlier run names the Odoo tree it was set up with: keep it.
+  ODOO_SRC="$(conf_value addons_path | cut -d, -f1 | sed -n 's#/addons$##p')"
+  [ -n "$ODOO_SRC" ] && [ -f "$ODOO_SRC/odoo/release.py" ] || ODOO_SRC=""
+fi
 if [ -z "$ODOO_SRC" ]; then
   ODOO_SRC="$ODOO_DEFAULT"
   if [ ! -f "$ODOO_SRC/odoo/release.py" ]; then
@@ -68,9 +76,21 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 PY="$VENV/bin/python"
+site="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+# AP_SYNC_BASE_VENV=/path/to/another/.venv: this venv also sees that one's packages (through a .pth
+# file), so pip finds Odoo's requirements already installed instead of downloading and building them.
+if [ -n "${AP_SYNC_BASE_VENV:-}" ]; then
+  base_site="$("$AP_SYNC_BASE_VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
+    || die "AP_SYNC_BASE_VENV=$AP_SYNC_BASE_VENV is not a virtual environment (no bin/python)."
+  [ "$base_site" = "$site" ] || echo "$base_site" > "$site/ap-sync-base-venv.pth"
+fi
 mkdir -p "$VENV/ap_sync"
-# Odoo's pinned sdists (e.g. psycopg2, gevent) do not build with setuptools>=70.
-echo 'setuptools<70' > "$VENV/ap_sync/constraints.txt"
+# Odoo's pinned sdists (e.g. psycopg2, gevent) do not build with setuptools>=70. gevent checks its
+# requirements with that setuptools' pkg_resources, which cannot find the zope.event >= 5.1 and
+# zope.interface >= 8 wheels (their metadata folders are named zope_event-*, zope_interface-*): the
+# websocket process of a prefork server then dies at start with DistributionNotFound. Keep the
+# releases Odoo 18's Debian/Ubuntu targets ship.
+printf '%s\n' 'setuptools<70' 'zope.event<5.1' 'zope.interface<8' > "$VENV/ap_sync/constraints.txt"
 export PIP_CONSTRAINT="$VENV/ap_sync/constraints.txt"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 # pip, without the noise of find-links folders that a machine may name but not have.
@@ -86,7 +106,7 @@ pip_quiet() {
 # Odoo's requirements, without python-ldap (needs libldap headers; only auth_ldap uses it).
 grep -v -i '^python-ldap' "$ODOO_SRC/requirements.txt" > "$VENV/ap_sync/odoo-requirements.txt"
 stamp="$VENV/ap_sync/installed.sha"
-want="$(cat "$VENV/ap_sync/odoo-requirements.txt" requirements.txt requirements-test.txt | sha256sum | cut -d' ' -f1) $ODOO_SRC"
+want="$(cat "$VENV/ap_sync/constraints.txt" "$VENV/ap_sync/odoo-requirements.txt" requirements.txt requirements-test.txt | sha256sum | cut -d' ' -f1) $ODOO_SRC"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "Installing Odoo's Python requirements (this takes a few minutes the first time)"
   pip_quiet -r "$VENV/ap_sync/odoo-requirements.txt" \
@@ -99,10 +119,29 @@ else
   say "Python packages already installed"
 fi
 # Make the Odoo tree importable from the venv (no copy of Odoo's code).
-site="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 echo "$ODOO_SRC" > "$site/odoo-src.pth.tmp"
 if ! cmp -s "$site/odoo-src.pth.tmp" "$site/odoo-src.pth"; then mv "$site/odoo-src.pth.tmp" "$site/odoo-src.pth"; else rm "$site/odoo-src.pth.tmp"; fi
 "$PY" -c 'import odoo, odoo.release as r; assert r.version_info[:2] == (18, 0)' || die "odoo is not importable from $VENV"
+# The odoo launcher: what Odoo's setup.py installs (its script setup/odoo), pointed at this venv's
+# Python. Every tool starts Odoo through it, never with "python -m odoo": a prefork server re-runs
+# sys.argv[0] to spawn its websocket (gevent) process, and odoo/__main__.py cannot be run that way.
+# The real directory of the venv: a venv shared by several checkouts through a link gets one launcher.
+venv_dir="$(cd "$VENV" && pwd -P)"
+launcher_tmp="$(mktemp "$VENV/bin/.odoo.XXXXXX")"
+cat > "$launcher_tmp" <<LAUNCHER
+#!$venv_dir/bin/python
+# Odoo launcher written by make setup (tools/setup.sh); not committed. Same as Odoo's setup/odoo.
+# set server timezone in UTC before time module imported
+__import__('os').environ['TZ'] = 'UTC'
+import odoo
+
+if __name__ == "__main__":
+    odoo.cli.main()
+LAUNCHER
+chmod 755 "$launcher_tmp"
+if ! cmp -s "$launcher_tmp" "$VENV/bin/odoo"; then mv "$launcher_tmp" "$VENV/bin/odoo"; say "Wrote $VENV/bin/odoo"; else rm "$launcher_tmp"; fi
+version="$("$VENV/bin/odoo" --version 2>&1)" || die "$VENV/bin/odoo --version failed: $version"
+grep -q '^Odoo Server 18\.0' <<<"$version" || die "$VENV/bin/odoo --version does not report Odoo Server 18.0: $version"
 
 # --- 5. PostgreSQL -----------------------------------------------------------
 if command -v pg_lsclusters >/dev/null; then

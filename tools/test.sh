@@ -3,6 +3,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="$ROOT/.venv/bin/python"
+ODOO="$ROOT/.venv/bin/odoo"
 CONF="$ROOT/odoo.conf"
 DB="${TEST_DB:-ap_sync_test}"
 LOG_DIR="$ROOT/.data/logs"
@@ -15,7 +16,7 @@ drop_db "$DB"
 echo "==> Installing account_ap_sync on a fresh database $DB"
 install_log="$LOG_DIR/install-$DB.log"
 rm -f "$install_log"
-if ! "$PY" -m odoo -c "$CONF" -d "$DB" -i account_ap_sync --stop-after-init \
+if ! "$ODOO" -c "$CONF" -d "$DB" -i account_ap_sync --stop-after-init \
       --log-level=info --logfile="$install_log" --no-http; then
   tail -50 "$install_log" >&2
   echo "make test: module installation failed (log: $install_log)" >&2

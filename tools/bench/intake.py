@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools"))
 
 from ap_platform_server import make_invoice, sign_headers  # noqa: E402
-from odoo_server import odoo_server  # noqa: E402
+from odoo_server import odoo_bin, odoo_server  # noqa: E402
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -44,7 +44,7 @@ def ensure_database(conf, database):
     if database not in db_service.list_dbs(force=True):
         print(f"creating database {database} with account_ap_sync (once)...", flush=True)
         subprocess.run(
-            [sys.executable, "-m", "odoo", "-c", str(conf), "-d", database, "-i", "account_ap_sync",
+            [odoo_bin(), "-c", str(conf), "-d", database, "-i", "account_ap_sync",
              "--without-demo=all", "--stop-after-init", "--no-http", "--log-level=warn"],
             check=True,
         )  # fmt: skip

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools"))
 
 from ap_platform_server import make_invoice  # noqa: E402
+from odoo_server import odoo_bin  # noqa: E402
 
 BATCH = 100
 
@@ -35,7 +36,7 @@ def prepare_database(conf, database):
     odoo.tools.config.parse_config(["-c", str(conf), "--log-level=warn"])
     action = "-u" if database in db_service.list_dbs(force=True) else "-i"
     subprocess.run(
-        [sys.executable, "-m", "odoo", "-c", str(conf), "-d", database, action, "account_ap_sync",
+        [odoo_bin(), "-c", str(conf), "-d", database, action, "account_ap_sync",
          "--without-demo=all", "--stop-after-init", "--no-http", "--log-level=warn"],
         check=True,
     )  # fmt: skip
