@@ -73,7 +73,12 @@ fi
 # --- 4. Virtual environment and Python packages ------------------------------
 if [ ! -x "$VENV/bin/python" ]; then
   say "Creating $VENV"
-  "$PYTHON" -m venv "$VENV"
+  if [ -n "${AP_SYNC_BASE_VENV:-}" ]; then
+    # pip, like every package, then comes from AP_SYNC_BASE_VENV (see below): no ensurepip.
+    "$PYTHON" -m venv --without-pip "$VENV"
+  else
+    "$PYTHON" -m venv "$VENV"
+  fi
 fi
 PY="$VENV/bin/python"
 site="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
