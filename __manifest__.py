@@ -21,6 +21,7 @@
         "data/ir_sequence.xml",
         "data/ir_cron.xml",
         "data/ir_actions_server.xml",
+        "data/ap_sync_operations_data.xml",
         "wizards/ap_platform_rotate_secret_views.xml",
         "wizards/ap_staging_override_views.xml",
         "wizards/ap_vendor_request_refuse_views.xml",
@@ -35,6 +36,7 @@
         "views/ap_sync_exception_views.xml",
         "views/account_move_views.xml",
         "views/ap_sync_menus.xml",
+        "views/ap_sync_operations_views.xml",
     ],
     "assets": {
         "web.assets_backend": [

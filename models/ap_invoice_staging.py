@@ -416,7 +416,9 @@ class ApInvoiceStaging(models.Model):
         if platforms is not None:
             query += " AND platform_id IN %s"
             params.append(tuple(platforms.ids) or (0,))
-        self.env.cr.execute(query + " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED", [*params, limit])
+        self.env.cr.execute(
+            query + " ORDER BY priority DESC, id LIMIT %s FOR UPDATE SKIP LOCKED", [*params, limit]
+        )
         return self.browse([row[0] for row in self.env.cr.fetchall()])
 
     @api.model

@@ -130,7 +130,7 @@ class ApSyncOutbox(models.Model):
                       SELECT 1 FROM ap_sync_outbox e
                        WHERE e.platform_id = o.platform_id AND e.document_key = o.document_key
                          AND e.id < o.id AND e.state IN ('pending', 'dead'))
-                ORDER BY o.id LIMIT %s FOR UPDATE SKIP LOCKED""",
+                ORDER BY o.priority DESC, o.id LIMIT %s FOR UPDATE SKIP LOCKED""",
             [limit],
         )
         return self.browse([row[0] for row in self.env.cr.fetchall()])
