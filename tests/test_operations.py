@@ -220,6 +220,9 @@ class TestOperations(BillPipelineCase):
         self.assertEqual(row["posted"], 1)
         self.assertEqual(row["match_rate"], round(100.0 / row["received"], 1))
         self.assertTrue(metrics["by_company"] and metrics["by_vendor"])
+        # An AP user of the company sees the same figures (access rights and record rules).
+        as_user = self.env["ap.sync.dashboard"].with_user(self.ap_user_a).get_dashboard_data()["operations"]
+        self.assertIn(self.platform.id, [r["id"] for r in as_user["metrics"]["by_platform"]])
         # The views of the metrics load (graph and pivot).
         for view_type in ("graph", "pivot"):
             self.env["ap.sync.metric"].get_views([(False, view_type)])
