@@ -71,10 +71,11 @@ class ApInvoiceStaging(models.Model):
     @api.depends("amount_gross", "due_date", "partner_id", "platform_id", "company_id")
     def _compute_priority(self):
         Rule = self.env["ap.sync.priority.rule"]
+        cache = {}  # rules and close windows read once for the batch
         for record in self:
             record.priority = Rule._score(
                 record.company_id, amount=record.amount_gross, due_date=record.due_date,
-                partner=record.partner_id, platform=record.platform_id,
+                partner=record.partner_id, platform=record.platform_id, cache=cache,
             )  # fmt: skip
 
     # ------------------------------------------------------------------ metrics

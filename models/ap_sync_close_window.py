@@ -79,11 +79,11 @@ class ApSyncCloseWindow(models.Model):
         return bool(self.date_from and self.date_to and self.date_from <= day <= self.date_to)
 
     @api.model
-    def _get_factor(self, company, day=None):
+    def _get_factor(self, company, day=None, cache=None):
         """The boost of ``company`` on ``day`` (today): the largest factor of the windows open, else 1."""
         day = day or fields.Date.context_today(self)
-        cache = self.env.cr.cache.setdefault("ap_sync_close_factor", {})
-        key = (company.id, day)
+        cache = {} if cache is None else cache
+        key = ("close_factor", company.id, day)
         if key not in cache:
             windows = self.sudo().search([("company_id", "in", (False, company.id))])
             cache[key] = max([w.factor for w in windows if w._is_open_on(day)], default=1.0)
@@ -92,18 +92,15 @@ class ApSyncCloseWindow(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         windows = super().create(vals_list)
-        self.env.cr.cache.pop("ap_sync_close_factor", None)
         self.env["ap.sync.priority.rule"]._refresh_priorities()
         return windows
 
     def write(self, vals):
         result = super().write(vals)
-        self.env.cr.cache.pop("ap_sync_close_factor", None)
         self.env["ap.sync.priority.rule"]._refresh_priorities()
         return result
 
     def unlink(self):
         result = super().unlink()
-        self.env.cr.cache.pop("ap_sync_close_factor", None)
         self.env["ap.sync.priority.rule"]._refresh_priorities()
         return result

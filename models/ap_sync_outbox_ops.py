@@ -57,7 +57,7 @@ class ApSyncOutbox(models.Model):
             self.env.ref("account_ap_sync.ir_cron_ap_sync_deliver").sudo()._trigger(later)
         return message
 
-    def _get_priority(self):
+    def _get_priority(self, cache=None):
         self.ensure_one()
         if self.staging_id:
             return self.staging_id.priority
@@ -67,11 +67,12 @@ class ApSyncOutbox(models.Model):
         elif self.res_model == "purchase.order" and self.res_id:
             partner = self.env["purchase.order"].browse(self.res_id).exists().partner_id
         return self.env["ap.sync.priority.rule"]._score(
-            self.company_id, partner=partner.commercial_partner_id, platform=self.platform_id
+            self.company_id, partner=partner.commercial_partner_id, platform=self.platform_id, cache=cache
         )
 
     def _update_priority(self):
+        cache = {}
         for message in self:
-            priority = message._get_priority()
+            priority = message._get_priority(cache)
             if priority != message.priority:
                 message.sudo().write({"priority": priority})

@@ -107,13 +107,7 @@ class ApSyncPolicy(models.Model):
     # ------------------------------------------------------------------ lookups
     @api.model
     def _get_policy(self, domain, company):
-        cache = self.env.cr.cache.setdefault("ap_sync_policies", {})
-        key = (domain, company.id)
-        if key not in cache:
-            cache[key] = (
-                self.sudo().search([("domain", "=", domain), ("company_id", "=", company.id)], limit=1).id
-            )
-        return self.sudo().browse(cache[key])
+        return self.sudo().search([("domain", "=", domain), ("company_id", "=", company.id)], limit=1)
 
     # ------------------------------------------------------------------ batch windows
     def _next_opening(self, now=None):
@@ -233,16 +227,3 @@ class ApSyncPolicy(models.Model):
             "views": [(False, "list"), (False, "form")],
             "domain": domain,
         }
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        self.env.cr.cache.pop("ap_sync_policies", None)
-        return super().create(vals_list)
-
-    def write(self, vals):
-        self.env.cr.cache.pop("ap_sync_policies", None)
-        return super().write(vals)
-
-    def unlink(self):
-        self.env.cr.cache.pop("ap_sync_policies", None)
-        return super().unlink()

@@ -56,8 +56,9 @@ class ApSyncPriorityRule(models.Model):
 
     # ------------------------------------------------------------------ evaluation
     @api.model
-    def _get_rules(self, company):
-        cache = self.env.cr.cache.setdefault("ap_sync_priority_rules", {})
+    def _get_rules(self, company, cache=None):
+        """The rules of ``company`` as plain values (``cache``: a dict the caller keeps for one batch)."""
+        cache = {} if cache is None else cache
         if company.id not in cache:
             rules = self.sudo().search([("company_id", "in", (False, company.id))])
             cache[company.id] = [
@@ -71,14 +72,15 @@ class ApSyncPriorityRule(models.Model):
         return cache[company.id]
 
     @api.model
-    def _score(self, company, amount=0.0, due_date=None, partner=None, platform=None, today=None):
-        """Priority of a record with these facts, today."""
+    def _score(self, company, amount=0.0, due_date=None, partner=None, platform=None, today=None, cache=None):
+        """Priority of a record with these facts, today (``cache``: a dict shared by a batch of calls)."""
         if not company:
             return 0
+        cache = {} if cache is None else cache
         today = today or fields.Date.context_today(self)
-        factor = self.env["ap.sync.close.window"]._get_factor(company, today)
+        factor = self.env["ap.sync.close.window"]._get_factor(company, today, cache=cache)
         total = 0.0
-        for rule in self._get_rules(company):
+        for rule in self._get_rules(company, cache=cache):
             kind = rule["type"]
             if kind == "amount":
                 met = rule["amount_min"] > 0 and abs(amount or 0.0) >= rule["amount_min"]
@@ -97,8 +99,6 @@ class ApSyncPriorityRule(models.Model):
     def _refresh_priorities(self):
         """Recompute what depends on rules, windows and the date: waiting records, pending messages,
         platforms. Called when rules or windows change, and by the daily scheduled action."""
-        self.env.cr.cache.pop("ap_sync_priority_rules", None)
-        self.env.cr.cache.pop("ap_sync_close_factor", None)
         Staging = self.env["ap.invoice.staging"].sudo()
         waiting = Staging.search([("state", "in", WAITING_STATES)])
         waiting._compute_priority()
