@@ -8,8 +8,10 @@ from odoo import _, api, fields, models
 
 OPERATIONAL_TYPES = [("sla_breach", "SLA breach"), ("reconciliation", "Reconciliation difference")]
 OPEN_UNIQUE_INDEX = "ap_sync_exception_open_uniq"
+# Items of a record (staging or outbox) stay unique per record and type whatever their platform field.
 OPEN_UNIQUE_COLUMNS = (
-    "COALESCE(staging_id, 0), COALESCE(outbox_id, 0), COALESCE(policy_id, 0), COALESCE(platform_id, 0), "
+    "COALESCE(staging_id, 0), COALESCE(outbox_id, 0), COALESCE(policy_id, 0), "
+    "(CASE WHEN staging_id IS NULL AND outbox_id IS NULL THEN COALESCE(platform_id, 0) ELSE 0 END), "
     "exception_type"
 )
 
@@ -31,7 +33,7 @@ class ApSyncException(models.Model):
         # The open-item index also tells apart the policies and the platforms of operational items.
         self.env.cr.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [OPEN_UNIQUE_INDEX])
         row = self.env.cr.fetchone()
-        if row and "policy_id" not in row[0]:
+        if row and "CASE" not in row[0].upper():
             self.env.cr.execute(f"DROP INDEX {OPEN_UNIQUE_INDEX}")
             self.env.cr.execute(
                 f"""CREATE UNIQUE INDEX {OPEN_UNIQUE_INDEX} ON ap_sync_exception ({OPEN_UNIQUE_COLUMNS})

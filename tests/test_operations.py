@@ -3,8 +3,11 @@
 from datetime import date, timedelta
 from pathlib import Path
 
+from psycopg2 import IntegrityError
+
 from odoo import fields
 from odoo.tests import tagged
+from odoo.tools import mute_logger
 
 from .common import API_KEY, ApPlatformServer, make_invoice
 from .test_processing_bill import BillPipelineCase
@@ -175,6 +178,24 @@ class TestOperations(BillPipelineCase):
         self.Policy._cron_check_sla()
         self.assertFalse(policy.breached)
         self.assertEqual(items.state, "resolved")
+
+    def test_one_open_operational_item_per_platform_and_type(self):
+        Exception_ = self.env["ap.sync.exception"]
+        first = Exception_._raise_operational(
+            "reconciliation", "A differs", self.company_a, platform=self.platform
+        )
+        again = Exception_._raise_operational(
+            "reconciliation", "A still differs", self.company_a, platform=self.platform
+        )
+        other = Exception_._raise_operational(
+            "reconciliation", "B differs", self.company_b, platform=self.platform_b
+        )
+        self.assertEqual(first, again)
+        self.assertEqual(first.occurrences, 2)
+        self.assertNotEqual(first, other)
+        with mute_logger("odoo.sql_db"), self.assertRaises(IntegrityError), self.env.cr.savepoint():
+            Exception_.sudo().create({"exception_type": "reconciliation", "platform_id": self.platform.id,
+                                      "company_id": self.company_a.id, "description": "twin"})  # fmt: skip
 
     # ------------------------------------------------------------------ metrics
     def test_metrics_stamped_and_reported(self):

@@ -157,48 +157,57 @@ def clone(registry, count, user_id):
             cr.execute("DROP TABLE IF EXISTS bench_clone")
             cr.execute(
                 """CREATE TEMP TABLE bench_clone AS
-                   SELECT g AS n, (ARRAY[%s])[1 + (g %% %s)] AS template_staging,
-                          (ARRAY[%s])[1 + (g %% %s)] AS template_exception
+                   SELECT g AS n, (%s::int[])[1 + (g %% %s)] AS template_staging,
+                          (%s::int[])[1 + (g %% %s)] AS template_exception
                      FROM generate_series(%s, %s) g""",
                 [[t[1] for t in templates], len(templates), [t[0] for t in templates], len(templates),
                  start, start + size - 1],
             )  # fmt: skip
             age = "now() at time zone 'utc' - (c.n % 60) * interval '1 day' - (c.n % 1440) * interval '1 minute'"
+            inserted = [
+                _copy_rows(cr, "ap_invoice_staging",
+                           "FROM bench_clone c JOIN ap_invoice_staging t ON t.id = c.template_staging",
+                           {"document_id": f"'bench_clone_{tag}_' || c.n", "name": f"'BCL/{tag}/' || c.n",
+                            "number": f"'BCL-{tag}-' || c.n", "create_date": age, "write_date": age,
+                            "document_sha256": "md5(c.n::text)", "priority": "(c.n % 7) * 10"},
+                           []),
+                _copy_rows(cr, "ap_sync_exception",
+                           f"""FROM bench_clone c JOIN ap_sync_exception t ON t.id = c.template_exception
+                               JOIN ap_invoice_staging s ON s.document_id = 'bench_clone_{tag}_' || c.n""",
+                           {"staging_id": "s.id", "create_date": "s.create_date", "write_date": "s.create_date",
+                            "last_seen": "s.create_date", "name": "t.name || ' ' || c.n",
+                            "user_id": f"CASE WHEN c.n % 3 = 0 THEN {int(user_id)} ELSE t.user_id END"},
+                           []),
+                _copy_rows(cr, "mail_activity",
+                           f"""FROM ap_sync_exception e
+                               JOIN ap_invoice_staging s ON s.id = e.staging_id
+                                AND s.document_id LIKE 'bench_clone_{tag}_%%'
+                               JOIN LATERAL (SELECT * FROM mail_activity a
+                                              WHERE a.res_model_id = %s AND a.res_id = (
+                                                  SELECT id FROM ap_sync_exception WHERE state = 'open'
+                                                     AND staging_id IS NOT NULL ORDER BY id LIMIT 1)
+                                              LIMIT 1) t ON TRUE
+                              WHERE e.id > (SELECT max(id) - %s FROM ap_sync_exception)""",
+                           {"res_id": "e.id", "summary": "e.name", "create_date": "e.create_date",
+                            "write_date": "e.create_date", "date_deadline": "e.create_date::date"},
+                           [staging_model, size]),
+            ]  # fmt: skip
+            if inserted != [size, size, size]:
+                raise SystemExit(f"copy failed: {inserted} rows for {size} (staging, exception, activity)")
+            # Beside them, one posted invoice per five (no exception), with its cycle times: a quarter of
+            # activity for the metric charts.
             _copy_rows(cr, "ap_invoice_staging",
-                       "FROM bench_clone c JOIN ap_invoice_staging t ON t.id = c.template_staging",
-                       {"document_id": f"'bench_clone_{tag}_' || c.n", "name": f"'BCL/{tag}/' || c.n",
-                        "number": f"'BCL-{tag}-' || c.n", "create_date": age, "write_date": age,
-                        "document_sha256": "md5(c.n::text)", "priority": "(c.n % 7) * 10"},
+                       "FROM bench_clone c JOIN ap_invoice_staging t ON t.id = c.template_staging WHERE c.n % 5 = 0",
+                       {"document_id": f"'bench_posted_{tag}_' || c.n", "name": f"'BPO/{tag}/' || c.n",
+                        "number": f"'BPO-{tag}-' || c.n", "create_date": age, "write_date": age,
+                        "document_sha256": "md5('p' || c.n::text)", "state": "'posted'",
+                        "exception_type": "NULL", "exception_reason": "NULL", "processing_step": "'create_bill'",
+                        "bill_created_at": f"{age} + (c.n % 90) * interval '1 minute'",
+                        "posted_at": f"{age} + (c.n % 48) * interval '1 hour'",
+                        "cycle_received_to_bill": "(c.n % 90) / 60.0", "cycle_bill_to_posted": "c.n % 48",
+                        "cycle_approved_to_posted": "c.n % 48 + 0.5", "posting_delay_days": "c.n % 9",
+                        "match_exception_pct": "CASE WHEN c.n % 4 = 0 THEN 100 ELSE 0 END"},
                        [])  # fmt: skip
-            _copy_rows(cr, "ap_sync_exception",
-                       f"""FROM bench_clone c JOIN ap_sync_exception t ON t.id = c.template_exception
-                           JOIN ap_invoice_staging s ON s.document_id = 'bench_clone_{tag}_' || c.n""",
-                       {"staging_id": "s.id", "create_date": "s.create_date", "write_date": "s.create_date",
-                        "last_seen": "s.create_date", "name": "t.name || ' ' || c.n",
-                        "user_id": f"CASE WHEN c.n % 3 = 0 THEN {int(user_id)} ELSE t.user_id END"},
-                       [])  # fmt: skip
-            _copy_rows(cr, "mail_activity",
-                       f"""FROM ap_sync_exception e
-                           JOIN ap_invoice_staging s ON s.id = e.staging_id AND s.document_id LIKE 'bench_clone_{tag}_%%'
-                           JOIN LATERAL (SELECT * FROM mail_activity a
-                                          WHERE a.res_model_id = %s AND a.res_id = (
-                                              SELECT id FROM ap_sync_exception WHERE state = 'open'
-                                                 AND staging_id IS NOT NULL ORDER BY id LIMIT 1)
-                                          LIMIT 1) t ON TRUE
-                          WHERE e.id > (SELECT max(id) - %s FROM ap_sync_exception)""",
-                       {"res_id": "e.id", "summary": "e.name", "create_date": "e.create_date",
-                        "write_date": "e.create_date", "date_deadline": "e.create_date::date"},
-                       [staging_model, size])  # fmt: skip
-            # One copy in five billed and posted: activity for the metric charts.
-            cr.execute(
-                f"""UPDATE ap_invoice_staging s
-                       SET bill_created_at = s.create_date + (id % 90) * interval '1 minute',
-                           posted_at = s.create_date + (id % 48) * interval '1 hour',
-                           cycle_received_to_bill = (id % 90) / 60.0, cycle_bill_to_posted = id % 48,
-                           cycle_approved_to_posted = id % 48 + 0.5, posting_delay_days = id % 9,
-                           match_exception_pct = CASE WHEN id % 4 = 0 THEN 100 ELSE 0 END
-                     WHERE s.document_id LIKE 'bench_clone_{tag}_%%' AND id % 5 = 0 AND bill_created_at IS NULL"""
-            )
             cr.commit()
             print(f"  copied {start + size}/{missing}", flush=True)
         cr.execute("ANALYZE ap_invoice_staging; ANALYZE ap_sync_exception; ANALYZE mail_activity")
