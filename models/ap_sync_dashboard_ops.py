@@ -24,8 +24,15 @@ STAGING_METRICS_SQL = """
                cycle_received_to_bill, cycle_bill_to_posted, posting_delay_days,
                CASE WHEN approved_on_platform_at IS NOT NULL THEN cycle_approved_to_posted END AS a2p
           FROM ap_invoice_staging
-         WHERE company_id = ANY(%(companies)s)
-           AND (create_date >= %(since)s OR bill_created_at >= %(since)s OR posted_at >= %(since)s)
+         WHERE company_id = ANY(%(companies)s) AND create_date >= %(since)s
+        UNION ALL  -- received before the period, billed or posted in it
+        SELECT platform_id, company_id, partner_id, FALSE, bill_created_at >= %(since)s, posted_at >= %(since)s,
+               create_date::date, bill_created_at::date, posted_at::date,
+               cycle_received_to_bill, cycle_bill_to_posted, posting_delay_days,
+               CASE WHEN approved_on_platform_at IS NOT NULL THEN cycle_approved_to_posted END
+          FROM ap_invoice_staging
+         WHERE company_id = ANY(%(companies)s) AND create_date < %(since)s
+           AND (bill_created_at >= %(since)s OR posted_at >= %(since)s)
     ), totals AS (
         SELECT platform_id, company_id, partner_id,
                GROUPING(platform_id) AS gp, GROUPING(company_id) AS gc,
