@@ -16,8 +16,8 @@ STAGING_INDEXES = {
     "ap_invoice_staging_metrics_idx": "(create_date) INCLUDE (platform_id, company_id, partner_id, "
     "bill_created_at, posted_at, approved_on_platform_at, cycle_received_to_bill, cycle_bill_to_posted, "
     "cycle_approved_to_posted, posting_delay_days)",
-    "ap_invoice_staging_bill_created_at_idx": "(bill_created_at) WHERE bill_created_at IS NOT NULL",
-    "ap_invoice_staging_posted_at_idx": "(posted_at) WHERE posted_at IS NOT NULL",
+    "ap_invoice_staging_bill_created_at_idx": "(bill_created_at) INCLUDE (company_id) WHERE bill_created_at IS NOT NULL",
+    "ap_invoice_staging_posted_at_idx": "(posted_at) INCLUDE (company_id) WHERE posted_at IS NOT NULL",
 }
 
 
