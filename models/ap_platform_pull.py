@@ -42,14 +42,9 @@ class ApPlatform(models.Model):
         call and calls again while ``_notify_progress`` reports platforms with pages left."""
         now = fields.Datetime.now()
         platforms = self.search(
-            [
-                ("mode", "in", ("pull", "both")),
-                "|",
-                ("pull_next_at", "=", False),
-                ("pull_next_at", "<=", now),
-            ],
+            [("mode", "in", ("pull", "both")), "|", ("pull_next_at", "=", False), ("pull_next_at", "<=", now)],
             order="priority desc, sequence, id",
-        )
+        )  # fmt: skip
         more = sum(1 for platform in platforms if platform._pull_page(page_size))
         self.env["ir.cron"]._notify_progress(done=len(platforms), remaining=more)
         return more
