@@ -1,10 +1,11 @@
 """Hostile input at every door (issue 17): the input guard, the webhook probe, the pull, RPC writes."""
 
+import base64
 import json
 import time
 import xmlrpc.client
 
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tests import HttpCase, tagged
 from odoo.tests.common import BaseCase
 
@@ -445,3 +446,100 @@ class TestHostileRpc(ApSyncCase, HttpCase):
                 {"name": "APS-J", "platform_id": self.platform.id, "company_id": self.company_a.id,
                  "document_id": "inv_j", "document_json": {"a": "\ud800"}}
             )  # fmt: skip
+
+
+@tagged("post_install", "-at_install")
+class TestMappingCsvImport(ApSyncCase):
+    """The CSV import of mappings: a bad file gives a readable error per line, never a traceback."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.vendor = cls.env["res.partner"].create({"name": "CSV Vendor", "ref": "CSV-REF-1"})
+        cls.tax = cls.env["account.tax"].search(
+            [("type_tax_use", "=", "purchase"), ("company_id", "=", cls.company_a.id)], limit=1
+        )
+        cls.account = cls.env["account.account"].search([("company_ids", "in", cls.company_a.id)], limit=1)
+
+    def run_import(self, content, encoding="utf-8"):
+        raw = content.encode(encoding, "surrogatepass") if isinstance(content, str) else content
+        wizard = (
+            self.env["ap.sync.mapping.import"]
+            .with_user(self.manager)
+            .create({"file": base64.b64encode(raw), "filename": "mappings.csv"})
+        )
+        return wizard.action_import()
+
+    def test_good_file_imports_and_updates(self):
+        content = (
+            "mapping_type,external_code,target,platform,note\n"
+            "vendor,V-1,CSV-REF-1,test_a,by ref\n"
+            f"tax,s/21,{self.tax.name},,\n"
+            f"account,6000,{self.account.code},,\n"
+        )
+        result = self.run_import(content)
+        self.assertEqual(result["params"]["type"], "success")
+        Mapping = self.env["ap.sync.mapping"]
+        self.assertEqual(Mapping._lookup("vendor", "V-1", platform=self.platform), self.vendor)
+        self.assertEqual(Mapping._lookup("tax", "S/21"), self.tax)
+        self.assertEqual(Mapping._lookup("account", "6000"), self.account)
+        # Imported again with another vendor: updated, not duplicated.
+        other = self.env["res.partner"].create({"name": "Other CSV Vendor"})
+        self.run_import(f"mapping_type;external_code;target;platform\nvendor;V-1;{other.id};test_a\n")
+        self.assertEqual(Mapping.search_count([("external_code", "=", "V-1")]), 1)
+        self.assertEqual(Mapping._lookup("vendor", "V-1", platform=self.platform), other)
+
+    def test_bad_files_say_which_line(self):
+        header = "mapping_type,external_code,target\n"
+        cases = [
+            (("mapping_type,code\nvendor,V\n",), "no column external_code, target"),
+            (
+                (header + "vendor,V-A,CSV-REF-1\n" + "vendor,Vé,CSV-REF-1\n", "latin-1"),
+                "line 3: the file is not UTF-8",
+            ),
+            (
+                (header + "vendor,V-B,CSV-REF-1\nvendor,V\x00C,CSV-REF-1\n",),
+                "line 3: column external_code contains a NUL",
+            ),
+            ((header + "vendr,V-D,CSV-REF-1\n",), "line 2: unknown mapping type 'vendr'"),
+            ((header + "vendor,V-E,Nobody At All\n",), "line 2: no vendor 'Nobody At All' found"),
+            (
+                (header + "account,6000,no-such-code\ntax,S/21,No Such Tax\n",),
+                "line 3: no tax 'No Such Tax' found",
+            ),
+            ((header + "vendor,,CSV-REF-1\n",), "line 2: the external code is empty"),
+            ((header + "vendor,V-F,CSV-REF-1,extra\n",), "line 2: 4 cells where the header has 3 columns"),
+            (
+                (header + "tax,S/abc," + (self.tax.name or "x") + "\n",),
+                "line 2: A tax mapping's code is CATEGORY/RATE",
+            ),
+            ((header + "vendor,V-G,\ud800\n",), "line 2:"),
+            ((b"\xff\xfe" + header.encode("utf-16-le"),), "not UTF-8"),
+            ((b"",), "The file is empty"),
+            ((header,), "no lines to import"),
+            (
+                (header + "vendor,V-H,CSV-REF-1\n" + "vendor,V-I," + "x" * 2000 + "\n",),
+                "line 3: column target is longer",
+            ),
+        ]
+        for args, needle in cases:
+            with self.subTest(needle=needle), self.assertRaises(UserError) as caught:
+                self.run_import(*args)
+            self.assertIn(needle, str(caught.exception))
+        self.assertFalse(
+            self.env["ap.sync.mapping"].search_count([("external_code", "in", ("V-A", "V-B", "V-H"))]),
+            "nothing imported from a file with a bad line",
+        )
+
+    def test_standard_import_reports_bad_values_per_row(self):
+        result = (
+            self.env["ap.sync.mapping"]
+            .with_user(self.manager)
+            .load(
+                ["mapping_type", "external_code", "partner_id/.id"],
+                [["vendor", "V-OK", str(self.vendor.id)], ["vendor", "V\x00BAD", str(self.vendor.id)]],
+            )
+        )
+        errors = [message for message in result["messages"] if message["type"] == "error"]
+        self.assertTrue(errors)
+        self.assertIn("NUL", errors[0]["message"])
