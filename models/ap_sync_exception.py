@@ -108,8 +108,10 @@ class ApSyncException(models.Model):
         self.env.cr.execute(
             """DROP INDEX IF EXISTS ap_sync_exception_open_uniq;
                CREATE UNIQUE INDEX IF NOT EXISTS ap_sync_exception_open_key
-               ON ap_sync_exception (COALESCE(staging_id, 0), COALESCE(outbox_id, 0), exception_type,
-                                     COALESCE(platform_id, 0), COALESCE(document_ref, ''))
+               ON ap_sync_exception (
+                   COALESCE(staging_id, 0), COALESCE(outbox_id, 0), exception_type,
+                   (CASE WHEN staging_id IS NULL AND outbox_id IS NULL THEN COALESCE(platform_id, 0) ELSE 0 END),
+                   (CASE WHEN staging_id IS NULL AND outbox_id IS NULL THEN COALESCE(document_ref, '') ELSE '' END))
                WHERE state IN ('open', 'in_progress')"""
         )
 
