@@ -14,12 +14,13 @@ from psycopg2 import errors as pg_errors
 from standardwebhooks.webhooks import Webhook
 
 from odoo import SUPERUSER_ID, api, http
+from odoo.exceptions import ValidationError
 from odoo.http import request
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 
 from ..exceptions import IntakeError
 from ..models.ap_sync_event import ConcurrentIntake
-from ..utils import schema
+from ..utils import input_guard, schema
 
 _logger = logging.getLogger(__name__)
 RETRYABLE_ERRORS = (*PG_CONCURRENCY_EXCEPTIONS_TO_RETRY, pg_errors.ReadOnlySqlTransaction)
@@ -59,6 +60,7 @@ class ApSyncWebhookController(http.Controller):
             status = 500
             body = {"error": "internal_error", "detail": exc.__class__.__name__}
             context["keep_body"] = True
+        body = input_guard.clean(body)  # the answer is UTF-8 JSON whatever the request held
         self._log_request(env, platform_code, httprequest, status, body, context, started)
         return request.make_json_response(body, status=status)
 
@@ -95,6 +97,8 @@ class ApSyncWebhookController(http.Controller):
         return status, body
 
     def _get_platform(self, env, code):
+        if code and input_guard.BAD_CHARS.search(code):
+            code = None  # a NUL in the URL cannot name a platform (nor be searched for)
         platform = env["ap.platform"].search([("code", "=", code)], limit=1) if code else None
         if not platform:
             raise IntakeError(404, {"error": "unknown_platform"})
@@ -178,10 +182,8 @@ class ApSyncWebhookController(http.Controller):
         raise IntakeError(401, {"error": "invalid_signature"})
 
     def _parse_envelope(self, text):
-        try:
-            envelope = json.loads(text)
-        except ValueError as exc:
-            raise IntakeError(400, {"error": "invalid_json", "detail": str(exc)[:200]}) from exc
+        # The input guard (shared by every provider): nesting limit, NUL and lone surrogates.
+        envelope = input_guard.load_json(text)
         if not isinstance(envelope, dict):
             raise IntakeError(400, {"error": "invalid_envelope", "detail": "the body must be a JSON object"})
         errors = schema.validate("envelope", envelope)
@@ -198,6 +200,13 @@ class ApSyncWebhookController(http.Controller):
                 with env.cr.savepoint():
                     status, body, event = Event._store(platform, webhook_id, envelope, raw)
                 break
+            except ValidationError as exc:
+                # A value the models' input rules refuse (the guard and the schema let it through): the
+                # sender is told what, as for a schema violation; nothing of it is stored.
+                raise IntakeError(
+                    422,
+                    {"error": "schema_violation", "errors": [{"path": "/data", "message": str(exc)[:500]}]},
+                ) from exc
             except ConcurrentIntake:
                 if attempt == MAX_INTAKE_ATTEMPTS:
                     raise

@@ -1,5 +1,6 @@
 from . import (
     account_move,
+    ap_input_mixin,  # sorts before the models inheriting it: defined first
     ap_invoice_staging,
     ap_invoice_staging_line,
     ap_invoice_staging_ops,

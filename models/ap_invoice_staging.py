@@ -64,7 +64,7 @@ class ApInvoiceStaging(models.Model):
 
     _name = "ap.invoice.staging"
     _description = "AP Invoice Staging"
-    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _inherit = ["mail.thread", "mail.activity.mixin", "ap.sync.input.mixin"]
     _order = "id desc"
     _check_company_auto = True
 

@@ -10,6 +10,7 @@ class ApInvoiceStagingLine(models.Model):
     """A line of a staged invoice, as received."""
 
     _name = "ap.invoice.staging.line"
+    _inherit = ["ap.sync.input.mixin"]
     _description = "AP Invoice Staging Line"
     _order = "staging_id, sequence, id"
 

@@ -83,7 +83,7 @@ class ApPlatform(models.Model):
 
     _name = "ap.platform"
     _description = "AP Automation Platform"
-    _inherit = ["mail.thread"]
+    _inherit = ["mail.thread", "ap.sync.input.mixin"]
     _order = "sequence, name, id"
     _check_company_auto = True
 

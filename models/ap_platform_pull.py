@@ -1,10 +1,11 @@
+import json
 import logging
 from datetime import datetime, timedelta, timezone
 
 from odoo import _, api, fields, models
 
-from ..exceptions import PlatformCallError
-from ..utils import schema
+from ..exceptions import IntakeError, PlatformCallError
+from ..utils import input_guard, schema
 from .ap_invoice_staging import document_digest
 from .ap_platform import parse_retry_after
 from .ap_sync_event import ConcurrentIntake
@@ -13,6 +14,10 @@ _logger = logging.getLogger(__name__)
 
 PULL_LOCK_NAMESPACE = 74201  # pg advisory lock class: one pull at a time per platform
 DEFAULT_PAGE_SIZE = 100
+# A page is {"data": [document, ...]}. It may be deeper than a document may be, so that a too deep
+# document is refused on its own (the rest of the page is stored); a page deeper than this is unreadable.
+PAGE_MAX_DEPTH = 256
+MAX_CURSOR_LENGTH = 4096
 
 
 def _iso(value):
@@ -94,11 +99,23 @@ class ApPlatform(models.Model):
             )
             return self._pull_failed(f"HTTP {response.status_code}", delay)
         try:
-            page = response.json()
+            # The input guard, not response.json(): no RecursionError on a deep page; the strings of
+            # each document are checked one by one in _pull_store (one bad document, not the page).
+            page = input_guard.load_json(response.content, max_depth=PAGE_MAX_DEPTH, check_strings=False)
             invoices = page["data"]
             next_cursor = page.get("next_cursor")
             if not isinstance(invoices, list):
                 raise TypeError("data is not a list")
+            if next_cursor is not None and not isinstance(next_cursor, str | int):
+                raise TypeError("next_cursor is not a string")
+            if next_cursor is not None:
+                next_cursor = str(next_cursor)
+                if input_guard.BAD_CHARS.search(next_cursor) or len(next_cursor) > MAX_CURSOR_LENGTH:
+                    raise ValueError("next_cursor holds characters or a length that cannot be stored")
+        except IntakeError as exc:
+            return self._pull_failed(
+                _("The platform answered a page that is not valid JSON: %s", exc.body.get("detail"))
+            )
         except (ValueError, KeyError, TypeError) as exc:
             return self._pull_failed(
                 _("The platform answered a page that is not {data, next_cursor}: %s", exc)
@@ -137,31 +154,82 @@ class ApPlatform(models.Model):
         return False
 
     def _pull_store(self, invoices):
-        """Store pulled invoices through the webhook's own intake path. Returns how many were new work."""
+        """Store pulled invoices through the webhook's own intake path. Returns how many were new work.
+
+        A document refused at intake (not an object, NUL or lone surrogate, too deep, schema violation)
+        is logged with its raw bytes and named by an exception; the rest of the page is stored.
+        """
         Event = self.env["ap.sync.event"]
         stored = 0
-        for item in invoices:
+        for index, item in enumerate(invoices):
             invoice = item if isinstance(item, dict) else {"invalid": item}
-            envelope = {"type": "invoice.approved", "timestamp": invoice.get("updated_at"), "data": invoice}
-            raw = Event._serialize_envelope(envelope)
-            version = invoice.get("updated_at") or document_digest(invoice)[:16]
-            webhook_id = f"pull:{invoice.get('id')}:{version}"[:255]
-            errors = schema.validate_event_data("invoice.approved", invoice)
-            if errors:
-                self.env["ap.sync.log"]._log_call(
-                    platform=self,
-                    direction="inbound",
-                    method="GET",
-                    endpoint="/invoices (pull)",
-                    event_type="invoice.approved",
-                    event_id=webhook_id,
-                    http_status=422,
-                    outcome="rejected",
-                    error=str({"error": "schema_violation", "errors": errors})[:2000],
-                    request_body=raw,
-                )
+            refusal = self._pull_check_document(item, index)
+            # A refused document is kept as an ASCII-escaped JSON text: any string fits.
+            envelope = {"type": "invoice.approved", "timestamp": invoice.get("updated_at"), "data": item}
+            raw = (
+                json.dumps(envelope, separators=(",", ":"), default=str).encode()
+                if refusal
+                else Event._serialize_envelope(envelope)
+            )
+            webhook_id = self._pull_message_id(invoice)
+            if refusal:
+                self._pull_refuse(invoice, index, webhook_id, raw, *refusal)
                 continue
             status, _body, event = Event._store(self, webhook_id, envelope, raw, source="pull")
             if status == 202 and event.staging_id:
                 stored += 1
         return stored
+
+    @api.model
+    def _pull_message_id(self, invoice):
+        version = invoice.get("updated_at") or document_digest(invoice)[:16]
+        return input_guard.clean_text(f"pull:{invoice.get('id')}:{version}"[:255])
+
+    @api.model
+    def _pull_check_document(self, item, index):
+        """None for a document intake accepts, else ``(http_status, answer)`` as the webhook would give."""
+        if not isinstance(item, dict):
+            return 400, {
+                "error": "invalid_envelope",
+                "detail": f"document {index} of the page is not a JSON object",
+            }
+        try:
+            input_guard.check_value(item)
+        except IntakeError as exc:
+            return exc.status, exc.body
+        errors = schema.validate_event_data("invoice.approved", item)
+        if errors:
+            return 422, {"error": "schema_violation", "errors": errors}
+        return None
+
+    def _pull_refuse(self, invoice, index, webhook_id, raw, status, answer):
+        """Log a refused document (raw bytes kept) and open, or update, the exception naming it."""
+        document = input_guard.clean_text(str(invoice.get("id") or "")[:200]) or f"#{index + 1}"
+        number = input_guard.clean_text(str(invoice.get("number") or "")[:200])
+        detail = answer.get("detail") or "; ".join(
+            f"{error['path'] or '/'}: {error['message']}" for error in answer.get("errors", [])
+        )
+        log = self.env["ap.sync.log"]._log_call(
+            platform=self,
+            direction="inbound",
+            method="GET",
+            endpoint="/invoices (pull)",
+            event_type="invoice.approved",
+            event_id=webhook_id,
+            http_status=status,
+            outcome="rejected",
+            error=json.dumps(input_guard.clean(answer), ensure_ascii=False)[:2000],
+            request_body=raw,
+        )
+        description = _(
+            "Pulled document %(doc)s%(number)s was refused at intake and not stored: %(detail)s\n"
+            "The raw document is kept on sync log entry %(log)s. Have it corrected on the platform; "
+            "its next version is pulled as usual.",
+            doc=document,
+            number=f" ({number})" if number else "",
+            detail=input_guard.clean_text(detail)[:1000],
+            log=log.id,
+        )
+        self.env["ap.sync.exception"]._raise_for(
+            "intake_refused", description, platform=self, document_ref=document, log=log
+        )

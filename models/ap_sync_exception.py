@@ -22,7 +22,11 @@ OPEN_STATES = ("open", "in_progress")
 MANAGER_GROUP = "account_ap_sync.group_ap_sync_manager"
 USER_WRITABLE = {"user_id", "state"}
 
+# Raised at a door, for a document that was refused and so has no record in Odoo (named by its platform id).
+INTAKE_TYPES = [("intake_refused", "Refused at intake")]
+
 SEVERITY = {
+    "intake_refused": "medium",
     "bank_account_change": "high",
     "possible_duplicate": "high",
     "changed_after_billing": "high",
@@ -44,7 +48,7 @@ class ApSyncException(models.Model):
 
     name = fields.Char(compute="_compute_name", store=True)
     exception_type = fields.Selection(
-        EXCEPTION_TYPES, string="Type", required=True, readonly=True, index=True
+        EXCEPTION_TYPES + INTAKE_TYPES, string="Type", required=True, readonly=True, index=True
     )
     severity = fields.Selection(
         [("low", "Low"), ("medium", "Medium"), ("high", "High")], required=True, default="low", readonly=True
@@ -55,6 +59,19 @@ class ApSyncException(models.Model):
     )
     company_id = fields.Many2one("res.company", required=True, readonly=True, index=True)
     platform_id = fields.Many2one("ap.platform", readonly=True, index=True)
+    document_ref = fields.Char(
+        string="Platform Document",
+        readonly=True,
+        index=True,
+        help="The platform's id of a document refused at intake (it has no record in Odoo).",
+    )
+    log_id = fields.Many2one(
+        "ap.sync.log",
+        string="Sync Log Entry",
+        readonly=True,
+        ondelete="set null",
+        help="The refusal, with the raw document as received.",
+    )
     partner_id = fields.Many2one(related="staging_id.partner_id", string="Vendor", store=True)
     user_id = fields.Many2one("res.users", string="Assignee", tracking=True, index=True)
     state = fields.Selection(
@@ -87,18 +104,26 @@ class ApSyncException(models.Model):
 
     def init(self):
         # At most one open exception per record and type, enforced by the database.
+        # A document refused at intake has no record: its platform and document id stand for it.
         self.env.cr.execute(
-            """CREATE UNIQUE INDEX IF NOT EXISTS ap_sync_exception_open_uniq
-               ON ap_sync_exception (COALESCE(staging_id, 0), COALESCE(outbox_id, 0), exception_type)
+            """DROP INDEX IF EXISTS ap_sync_exception_open_uniq;
+               CREATE UNIQUE INDEX IF NOT EXISTS ap_sync_exception_open_key
+               ON ap_sync_exception (
+                   COALESCE(staging_id, 0), COALESCE(outbox_id, 0), exception_type,
+                   (CASE WHEN staging_id IS NULL AND outbox_id IS NULL THEN COALESCE(platform_id, 0) ELSE 0 END),
+                   (CASE WHEN staging_id IS NULL AND outbox_id IS NULL THEN COALESCE(document_ref, '') ELSE '' END))
                WHERE state IN ('open', 'in_progress')"""
         )
 
-    @api.depends("exception_type", "staging_id.name", "staging_id.number", "outbox_id")
+    @api.depends("exception_type", "staging_id.name", "staging_id.number", "outbox_id", "document_ref")
     def _compute_name(self):
-        labels = dict(EXCEPTION_TYPES)
+        labels = dict(EXCEPTION_TYPES + INTAKE_TYPES)
         for record in self:
             subject = (
-                record.staging_id.display_name or (record.outbox_id and f"OUT-{record.outbox_id.id}") or ""
+                record.staging_id.display_name
+                or (record.outbox_id and f"OUT-{record.outbox_id.id}")
+                or record.document_ref
+                or ""
             )
             record.name = f"{labels.get(record.exception_type, '')}: {subject}"
 
@@ -174,23 +199,38 @@ class ApSyncException(models.Model):
         )
 
     @api.model
-    def _raise_for(self, kind, description, staging=None, outbox=None):
-        """Open (or update) the exception of this record and type."""
+    def _raise_for(
+        self, kind, description, staging=None, outbox=None, platform=None, document_ref=None, log=None
+    ):
+        """Open (or update) the exception of this record and type.
+
+        Without a record (a document refused at intake), ``platform`` and ``document_ref`` name it.
+        """
         domain = [("exception_type", "=", kind), ("state", "in", ("open", "in_progress"))]
-        domain.append(("staging_id", "=", staging.id) if staging else ("outbox_id", "=", outbox.id))
+        if staging:
+            domain.append(("staging_id", "=", staging.id))
+        elif outbox:
+            domain.append(("outbox_id", "=", outbox.id))
+        else:
+            domain += [("staging_id", "=", False), ("outbox_id", "=", False), ("platform_id", "=", platform.id),
+                       ("document_ref", "=", document_ref or False)]  # fmt: skip
         existing = self.sudo().search(domain, limit=1)
         if existing:
-            existing.write({"description": description, "occurrences": existing.occurrences + 1,
-                            "last_seen": fields.Datetime.now()})  # fmt: skip
+            values = {"description": description, "occurrences": existing.occurrences + 1,
+                      "last_seen": fields.Datetime.now()}  # fmt: skip
+            if log:
+                values["log_id"] = log.id
+            existing.write(values)
             return existing
-        source = staging or outbox
         record = self.sudo().with_context(mail_create_nolog=True).create({
             "exception_type": kind,
             "severity": SEVERITY.get(kind, "low"),
             "staging_id": staging.id if staging else False,
             "outbox_id": outbox.id if outbox else False,
-            "company_id": source.company_id.id,
-            "platform_id": source.platform_id.id,
+            "company_id": (staging or outbox or platform).company_id.id,
+            "platform_id": (platform or (staging or outbox).platform_id).id,
+            "document_ref": document_ref or False,
+            "log_id": log.id if log else False,
             "description": description,
         })  # fmt: skip
         record._notify_assignee()

@@ -7,12 +7,14 @@ item per policy and per platform and type (database-enforced, like the record it
 from odoo import _, api, fields, models
 
 OPERATIONAL_TYPES = [("sla_breach", "SLA breach"), ("reconciliation", "Reconciliation difference")]
-OPEN_UNIQUE_INDEX = "ap_sync_exception_open_uniq"
-# Items of a record (staging or outbox) stay unique per record and type whatever their platform field.
+# The one open-item index of the queue (created by ap_sync_exception.py, widened here with the policy).
+OPEN_UNIQUE_INDEX = "ap_sync_exception_open_key"
+# Items of a record (staging or outbox) stay unique per record and type whatever their platform field;
+# items of no record are unique per policy, platform and refused document.
 OPEN_UNIQUE_COLUMNS = (
-    "COALESCE(staging_id, 0), COALESCE(outbox_id, 0), COALESCE(policy_id, 0), "
+    "COALESCE(staging_id, 0), COALESCE(outbox_id, 0), exception_type, COALESCE(policy_id, 0), "
     "(CASE WHEN staging_id IS NULL AND outbox_id IS NULL THEN COALESCE(platform_id, 0) ELSE 0 END), "
-    "exception_type"
+    "(CASE WHEN staging_id IS NULL AND outbox_id IS NULL THEN COALESCE(document_ref, '') ELSE '' END)"
 )
 
 
@@ -38,8 +40,8 @@ class ApSyncException(models.Model):
         # The open-item index also tells apart the policies and the platforms of operational items.
         self.env.cr.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [OPEN_UNIQUE_INDEX])
         row = self.env.cr.fetchone()
-        if row and "CASE" not in row[0].upper():
-            self.env.cr.execute(f"DROP INDEX {OPEN_UNIQUE_INDEX}")
+        if not row or "policy_id" not in row[0]:
+            self.env.cr.execute(f"DROP INDEX IF EXISTS {OPEN_UNIQUE_INDEX}")
             self.env.cr.execute(
                 f"""CREATE UNIQUE INDEX {OPEN_UNIQUE_INDEX} ON ap_sync_exception ({OPEN_UNIQUE_COLUMNS})
                     WHERE state IN ('open', 'in_progress')"""

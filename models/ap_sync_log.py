@@ -5,6 +5,8 @@ from datetime import timedelta
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from ..exceptions import IntakeError
+from ..utils import input_guard
 from ..utils.redact import redact
 from .ap_platform import TRANSIENT_STATUSES
 
@@ -109,7 +111,11 @@ class ApSyncLog(models.Model):
             if platform:
                 values.setdefault("platform_id", platform.id)
                 values.setdefault("company_id", platform.sudo().company_id.id)
-            vals_list.append({key: value for key, value in values.items() if value is not None})
+            # Texts quoted from a refused request (its id, an error detail) may hold NUL or lone
+            # surrogates, which PostgreSQL refuses: the entry is written anyway, with U+FFFD instead.
+            vals_list.append(
+                {key: input_guard.clean_text(value) for key, value in values.items() if value is not None}
+            )
             bodies.append((request_body, response_body))
         logs = self.sudo().create(vals_list) if vals_list else self.sudo()
         for log, (request_body, response_body) in zip(logs, bodies):
@@ -123,25 +129,22 @@ class ApSyncLog(models.Model):
         return logs
 
     def _attach_body(self, label, body):
-        """Store a body as an attachment of this entry, redacted when it is JSON."""
+        """Store a body as an attachment of this entry, redacted when it is JSON.
+
+        A body the input guard refuses (too deep, NUL, lone surrogates) or that is not JSON is kept
+        byte for byte as received, so that what was refused can be examined.
+        """
         self.ensure_one()
-        if isinstance(body, bytes):
+        raw = None
+        if isinstance(body, bytes | str):
             try:
-                body = json.loads(body)
-            except ValueError:
-                raw = body
-            else:
-                raw = None
-        elif isinstance(body, str):
-            try:
-                body = json.loads(body)
-            except ValueError:
-                raw = body.encode()
-            else:
-                raw = None
-        else:
-            raw = None
-        if raw is None:
+                body = input_guard.load_json(body)
+            except IntakeError:
+                raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
+        if raw is None and input_guard.find_problem(body):
+            raw = json.dumps(redact(body), indent=1, default=str).encode()  # ASCII escapes: any string fits
+            mimetype, ext = "application/json", "json"
+        elif raw is None:
             raw = json.dumps(redact(body), indent=1, ensure_ascii=False, default=str).encode()
             mimetype, ext = "application/json", "json"
         else:

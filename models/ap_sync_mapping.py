@@ -39,7 +39,7 @@ class ApSyncMapping(models.Model):
 
     _name = "ap.sync.mapping"
     _description = "AP Sync Mapping"
-    _inherit = ["mail.thread"]
+    _inherit = ["mail.thread", "ap.sync.input.mixin"]
     _order = "mapping_type, external_code, id"
     _check_company_auto = True
 
@@ -103,6 +103,8 @@ class ApSyncMapping(models.Model):
     @api.model
     def _normalize_vals(self, vals, mapping_type=None):
         kind = vals.get("mapping_type") or mapping_type
+        if not isinstance(vals.get("external_code"), str):
+            return  # not a text (or empty): the input rules refuse it with a readable message
         if kind == "tax" and vals.get("external_code") and "/" in vals["external_code"]:
             category, rate = vals["external_code"].split("/", 1)
             vals["external_code"] = tax_key(category, rate)

@@ -1,5 +1,7 @@
 from . import (
     test_exception_queue,
+    test_input_guard,
+    test_input_property,
     test_outbox,
     test_platform_security,
     test_processing_bill,
