@@ -447,6 +447,7 @@ class ApInvoiceStaging(models.Model):
 
     @api.model
     def _count_waiting(self):
+        self.flush_model(["state", "platform_retry_at"])
         self.env.cr.execute(
             """SELECT count(*) FROM ap_invoice_staging WHERE state = 'received'
                   AND (platform_retry_at IS NULL OR platform_retry_at <= now() at time zone 'utc')"""

@@ -148,6 +148,7 @@ class ApSyncOutbox(models.Model):
 
     @api.model
     def _count_due(self):
+        self.flush_model(["state", "next_attempt_at"])
         self.env.cr.execute(
             """SELECT count(*) FROM ap_sync_outbox
                 WHERE state = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= now() at time zone 'utc')"""

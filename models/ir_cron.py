@@ -53,6 +53,8 @@ class IrCron(models.Model):
         if not ids:
             return []
         limit = cron_budget.effective_limit() or 120
+        self.flush_model(["active", "failure_count", "first_failure_date", "lastcall"])
+        self.env["ir.cron.progress"].flush_model()
         self.env.cr.execute(
             """SELECT c.id, c.active, c.failure_count, c.first_failure_date, c.lastcall, p.timed_out_counter,
                       p.create_date < (now() at time zone 'UTC') - make_interval(secs => %s)
