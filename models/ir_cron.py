@@ -31,16 +31,16 @@ class IrCron(models.Model):
     def _process_job(cls, db, cron_cr, job):
         cron_budget.mark_pass(cron_cr)
         killed_before = job.get("timed_out_counter") or 0
+        result = super()._process_job(db, cron_cr, job)
+        # After Odoo committed the run's outcome (failure count, next call): our own bookkeeping.
         try:
-            return super()._process_job(db, cron_cr, job)
-        finally:
-            try:
-                env = api.Environment(cron_cr, SUPERUSER_ID, {})
-                env["ir.cron"].browse(job["id"])._ap_sync_check_health(killed_before)
-                cron_cr.commit()
-            except Exception:  # never let the bookkeeping break the scheduler
-                cron_cr.rollback()
-                _logger.warning("AP Sync: could not record the health of cron %s", job["id"], exc_info=True)
+            env = api.Environment(cron_cr, SUPERUSER_ID, {})
+            env["ir.cron"].browse(job["id"])._ap_sync_check_health(killed_before)
+            cron_cr.commit()
+        except Exception:  # never let the bookkeeping break the scheduler
+            cron_cr.rollback()
+            _logger.warning("AP Sync: could not record the health of cron %s", job["id"], exc_info=True)
+        return result
 
     @api.model
     def _ap_sync_cron_ids(self):

@@ -40,6 +40,39 @@ def setup(env, platform_url, tag, max_concurrent_calls=4):
     return platform
 
 
+def pause_other_crons(cr):
+    """Deactivate the database's other scheduled actions (returns their ids, for ``resume_crons``).
+
+    A database's own jobs (auto-vacuum, the procurement scheduler...) are all due right after it was
+    installed and may take a cron worker's whole pass: not what the scenario measures."""
+    ours = [
+        row[0]
+        for row in _fetch(
+            cr,
+            "SELECT res_id FROM ir_model_data WHERE module = 'account_ap_sync' AND model = 'ir.cron'",
+        )
+    ]
+    ids = [
+        row[0]
+        for row in _fetch(
+            cr, "UPDATE ir_cron SET active = false WHERE active AND NOT id = ANY(%s) RETURNING id", [ours]
+        )
+    ]
+    cr.commit()
+    return ids
+
+
+def resume_crons(cr, ids):
+    if ids:
+        cr.execute("UPDATE ir_cron SET active = true WHERE id = ANY(%s)", [ids])
+        cr.commit()
+
+
+def _fetch(cr, query, params=None):
+    cr.execute(query, params)
+    return cr.fetchall()
+
+
 def invoices(tag, count):
     """``count`` approved invoices of the scenario's vendor, with distinct numbers and amounts."""
     return [

@@ -5,8 +5,9 @@ that answers every call after a latency.
 
 Setup: a prefork Odoo (2 HTTP workers, 1 cron worker, --limit-time-real-cron=30), the reference
 platform (tools/ap_platform_server.py) with ``--latency`` on every answer, approval verification on,
-Max concurrent calls 4. The N invoices are sent by webhook; the clock runs until every invoice is a
-bill and the outbox is drained (every erp-status delivered).
+Max concurrent calls 4; the database's other scheduled actions are paused during the run. The N
+invoices are sent by webhook; the clock runs until every invoice is a bill and the outbox is drained
+(every erp-status delivered).
 
 Prints the wall time; the floor N x latency / concurrency counted for the approval calls plus the
 erp-status calls; their ratio; and, measured in the same run, a plain client making those 2N calls
@@ -94,18 +95,24 @@ def main():
             )
             platform_id, code = platform.id, platform.code
         documents = scenario.invoices(tag, n)
-        with odoo_server(args.config, args.database, workers=2, cron_threads=1, extra_args=extra) as url:
-            started = time.perf_counter()
-            statuses = scenario.send_all(url, code, platform_server, documents)
-            snap, ok = scenario.wait_for(
-                registry,
-                platform_id,
-                lambda s: scenario.billed(s) == n and not s["outbox"].get("pending"),
-                timeout=timeout,
-                poll=0.2,
-            )
-            wall = time.perf_counter() - started
-            log = Path(url.log_path).read_text()
+        with registry.cursor() as cr:
+            paused = scenario.pause_other_crons(cr)
+        try:
+            with odoo_server(args.config, args.database, workers=2, cron_threads=1, extra_args=extra) as url:
+                started = time.perf_counter()
+                statuses = scenario.send_all(url, code, platform_server, documents)
+                snap, ok = scenario.wait_for(
+                    registry,
+                    platform_id,
+                    lambda s: scenario.billed(s) == n and not s["outbox"].get("pending"),
+                    timeout=timeout,
+                    poll=0.2,
+                )
+                wall = time.perf_counter() - started
+                log = Path(url.log_path).read_text()
+        finally:
+            with registry.cursor() as cr:
+                scenario.resume_crons(cr, paused)
         keys = scenario.key_counts(platform_server)
         delivered = scenario.delivered_statuses(platform_server)
         platform_server.clear()
