@@ -1,6 +1,7 @@
 import hashlib
 import json
 import logging
+import time
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -467,13 +468,13 @@ class ApInvoiceStaging(models.Model):
         budget = cron_budget.Budget(self.env)
         group_size = self._get_group_size()
         done = 0
-        Staging = self.with_context(ap_sync_deadline=budget.hard_deadline)
+        Staging = self.with_context(ap_sync_deadline=budget.hard_deadline, ap_sync_stop_at=budget.cap)
         while done < batch_size and not budget.spent():
             records = Staging._claim(limit=min(group_size, batch_size - done))
             if not records:
                 break
-            records._process()
-            done += len(records)
+            handled = records._process()
+            done += len(handled)
             self._commit_batch()
             self.env["ir.cron"]._notify_progress(done=done, remaining=self._count_waiting() or 0)
         remaining = self._count_waiting()
@@ -507,7 +508,8 @@ class ApInvoiceStaging(models.Model):
 
         Records advance together: each one runs up to the next step listed by
         ``_get_remote_steps``, the platform answers of that step are fetched for all of them at once,
-        then each goes on. The record is written once, at the end.
+        then each goes on. The record is written once, at the end. Returns the records handled (with
+        ``ap_sync_stop_at`` in the context, records not started by then are left for a later run).
         """
         steps = self._get_processing_steps()
         names = [name for name, _method, _state in steps]
@@ -518,15 +520,26 @@ class ApInvoiceStaging(models.Model):
             start = names.index(record.processing_step) if record.processing_step in names else 0
             runs.append({"record": record, "index": start, "state": record.state,
                          "step": record.processing_step, "fetched": set()})  # fmt: skip
-        active = runs
+        stop_at = self.env.context.get("ap_sync_stop_at")
+        active, handled = runs, []
         while active:
-            paused = [run for run in active if self._run_steps(run, steps, remote) == "paused"]
+            paused = []
+            for run in active:
+                if stop_at and time.monotonic() > stop_at:
+                    break  # a cron run near its limit: the records not done yet are left for the next run
+                if self._run_steps(run, steps, remote) == "paused":
+                    paused.append(run)
+                else:
+                    handled.append(run["record"].id)
+            if stop_at and time.monotonic() > stop_at:
+                break
             for name in {steps[run["index"]][0] for run in paused}:
                 waiting = [run for run in paused if steps[run["index"]][0] == name]
                 getattr(self.browse([run["record"].id for run in waiting]), remote[name])()
                 for run in waiting:
                     run["fetched"].add(name)
             active = paused
+        return self.browse(handled)
 
     def _run_steps(self, run, steps, remote):
         """Advance one record (``run`` holds its position). Returns "paused" before a remote step whose

@@ -168,3 +168,9 @@ def cleanup(registry, platform_id):
                       "ap_sync_mapping", "ap_platform_secret"):  # fmt: skip
             cr.execute(f"DELETE FROM {table} WHERE platform_id = %s", [platform_id])
         cr.execute("DELETE FROM ap_platform WHERE id = %s", [platform_id])
+        # A run of the scenario killed at the time limit leaves its trace on the module's crons.
+        cr.execute("DELETE FROM ap_sync_exception WHERE exception_type = 'cron_failure'")
+        cr.execute(
+            """UPDATE ir_cron SET failure_count = 0, first_failure_date = NULL WHERE id IN (
+                   SELECT res_id FROM ir_model_data WHERE module = 'account_ap_sync' AND model = 'ir.cron')"""
+        )

@@ -87,7 +87,9 @@ class Budget:
         ):
             sliced.add(cron_id)
             self.deadline = min(now + self.MIN_SLICE * self.seconds, self.started + self.CAP * limit)
-        # Calls started before the budget ran out still end before the worker is killed.
+        # Work already claimed goes on past the budget up to ``cap`` (then it is left for the next run);
+        # calls started before then still end before the worker is killed.
+        self.cap = self.started + self.CAP * limit
         self.hard_deadline = self.started + self.HARD * limit
 
     def left(self):
