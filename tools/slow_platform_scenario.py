@@ -169,6 +169,10 @@ def cleanup(registry, platform_id):
             cr.execute(f"DELETE FROM {table} WHERE platform_id = %s", [platform_id])
         cr.execute("DELETE FROM ap_platform WHERE id = %s", [platform_id])
         # A run of the scenario killed at the time limit leaves its trace on the module's crons.
+        cr.execute(
+            """DELETE FROM mail_activity WHERE res_model = 'ap.sync.exception' AND res_id IN (
+                   SELECT id FROM ap_sync_exception WHERE exception_type = 'cron_failure')"""
+        )
         cr.execute("DELETE FROM ap_sync_exception WHERE exception_type = 'cron_failure'")
         cr.execute(
             """UPDATE ir_cron SET failure_count = 0, first_failure_date = NULL WHERE id IN (
