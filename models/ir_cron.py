@@ -10,10 +10,36 @@ managers), updated on later failures, resolved by the next clean run. The Overvi
 import logging
 
 from odoo import SUPERUSER_ID, _, api, models
+from odoo.service import server as odoo_server
+from odoo.tools import config
 
 from ..utils import cron_budget
 
 _logger = logging.getLogger(__name__)
+
+
+def _fit_cron_sleep_to_limit():
+    """A prefork cron worker waits up to ``SLEEP_INTERVAL`` + 9 s (69 s) for work between two
+    passes, and its watchdog kills it once ``limit_time_real_cron`` passes without a sign of life.
+    With a limit below that wait (``--limit-time-real-cron=30``), an idle cron worker is killed
+    every 30 s, and a new one (which starts by waiting) never runs a job unless a NOTIFY wakes it:
+    after a restart, nothing is processed. Make the wait fit in the limit (checked once, when the
+    module is loaded by the server's master process, before it forks its workers)."""
+    limit = cron_budget.effective_limit()
+    current = getattr(odoo_server, "SLEEP_INTERVAL", None)
+    if not config.get("workers") or not current or not limit or current + 10 < limit:
+        return
+    wanted = max(1, int(limit / 2) - 10)
+    if wanted < current:
+        odoo_server.SLEEP_INTERVAL = wanted
+        _logger.info(
+            "AP Sync: cron workers wait at most %s s between passes (limit_time_real_cron is %s s)",
+            wanted + 9,
+            limit,
+        )
+
+
+_fit_cron_sleep_to_limit()
 
 OUR_CRONS = (
     "account_ap_sync.ir_cron_ap_sync_process",

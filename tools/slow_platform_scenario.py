@@ -62,6 +62,26 @@ def pause_other_crons(cr):
     return ids
 
 
+def killed_runs(cr, since):
+    """Runs of the module's crons killed at the time limit since ``since`` (UTC): Odoo's progress row
+    of a run counts the kills in a row, from the run's start until its end resets it."""
+    cr.execute(
+        """SELECT count(*) FROM ir_cron_progress p
+            WHERE p.create_date >= %s AND p.timed_out_counter > 0
+              AND p.cron_id IN (SELECT res_id FROM ir_model_data WHERE module = 'account_ap_sync' AND model = 'ir.cron')
+              AND p.id < (SELECT max(id) FROM ir_cron_progress q WHERE q.cron_id = p.cron_id)""",
+        [since],
+    )
+    count = cr.fetchone()[0]
+    cr.commit()
+    return count
+
+
+def db_now(cr):
+    cr.execute("SELECT now() at time zone 'UTC'")
+    return cr.fetchone()[0]
+
+
 def resume_crons(cr, ids):
     if ids:
         cr.execute("UPDATE ir_cron SET active = true WHERE id = ANY(%s)", [ids])

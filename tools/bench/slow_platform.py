@@ -99,6 +99,9 @@ def main():
             paused = scenario.pause_other_crons(cr)
         try:
             with odoo_server(args.config, args.database, workers=2, cron_threads=1, extra_args=extra) as url:
+                log_offset = Path(url.log_path).stat().st_size
+                with registry.cursor() as cr:
+                    since = scenario.db_now(cr)
                 started = time.perf_counter()
                 statuses = scenario.send_all(url, code, platform_server, documents)
                 snap, ok = scenario.wait_for(
@@ -109,7 +112,9 @@ def main():
                     poll=0.2,
                 )
                 wall = time.perf_counter() - started
-                log = Path(url.log_path).read_text()
+                log = Path(url.log_path).read_text()[log_offset:]
+                with registry.cursor() as cr:
+                    killed = scenario.killed_runs(cr, since)
         finally:
             with registry.cursor() as cr:
                 scenario.resume_crons(cr, paused)
@@ -136,8 +141,10 @@ def main():
     print(f"floor N x latency / conc x 2:   {floor:8.1f} s  (approval calls + erp-status calls)")
     print(f"plain client, same 2N calls:    {plain:8.1f} s  (measured now, same concurrency)")
     print(f"ratio wall / floor:             {wall / floor:8.2f}  (target <= 1.5)")
-    print(f"cron timeouts in the log:       {timeouts}  (target 0)")
-    return 0 if ok and timeouts == 0 and wall / floor <= 1.5 else 1
+    print(f"runs of our crons killed:       {killed}  (target 0; from ir_cron_progress)")
+    print(f"'timeout after' in the log:     {timeouts}  (during the run; Odoo also kills a cron worker that")
+    print("                                sleeps longer than the limit: its idle wait is 60 s and more)")
+    return 0 if ok and killed == 0 and wall / floor <= 1.5 else 1
 
 
 if __name__ == "__main__":
