@@ -20,13 +20,33 @@ class EncryptionKeyInvalid(ApSyncError):
 
 
 class PlatformCallError(ApSyncError):
-    """An outbound call to the platform failed (transport error or unexpected answer)."""
+    """An outbound call to the platform failed: it carries the retry decision (cf. OCA queue_job's
+    ``RetryableJobError``), so that every caller (outbox, pull, approval verification) reads the
+    same verdict instead of interpreting statuses on its own.
 
-    def __init__(self, message, status=None, transient=False, retry_after=None):
+    * ``transient``: True when trying again later may succeed (timeouts, connection errors, 408/425/
+      429/5xx, a truncated or unreadable answer); False when the same call will fail again
+      (4xx refusals, a body above the size limit, a redirect to another host);
+    * ``retry_after``: seconds the platform asked to wait (``Retry-After``), or None;
+    * ``status``: the HTTP status, or None when no answer came;
+    * ``reason``: a readable sentence for people (also ``args[0]``);
+    * ``response``: the ``requests.Response`` when there was one (body already read, within the limit).
+    """
+
+    def __init__(self, message, status=None, transient=False, retry_after=None, response=None):
         super().__init__(message)
         self.status = status
         self.transient = transient
         self.retry_after = retry_after
+        self.response = response
+
+    @property
+    def reason(self):
+        return self.args[0] if self.args else ""
+
+    @property
+    def permanent(self):
+        return not self.transient
 
 
 class IntakeError(Exception):

@@ -27,6 +27,7 @@ from . import (
     ap_sync_reconciliation,
     ap_sync_reconciliation_line,
     ap_vendor_request,
+    ir_cron,
     res_company,
     res_partner,
 )

@@ -474,31 +474,56 @@ class ApInvoiceStaging(models.Model):
         return None
 
     # ------------------------------------------------------------------ approval
+    @api.model
+    def _get_remote_steps(self):
+        return dict(super()._get_remote_steps(), verify_approval="_prefetch_approval")
+
+    def _needs_approval_call(self):
+        self.ensure_one()
+        return (self.approval_status or "").lower() == "approved" and self.platform_id.verify_approval
+
+    def _prefetch_approval(self):
+        """Ask the platform about every record of the group at once (``_call_many``, bounded by the
+        platform's Max concurrent calls); ``_step_verify_approval`` then reads the answers."""
+        answers = self.env.cr.cache.setdefault("ap_sync_approval_answers", {})
+        for platform in self.platform_id:
+            records = self.filtered(lambda r, p=platform: r.platform_id == p and r._needs_approval_call())
+            calls = [record._approval_call() for record in records]
+            for record, result in zip(records, platform._call_many(calls)):
+                answers[record.id] = result
+
+    def _approval_call(self):
+        return {
+            "method": "GET", "path": f"/invoices/{self.document_id}", "event_type": "verify_approval",
+            "log_values": {"staging_id": self.id}, "raise_for_status": True, "expect_json": True,
+        }  # fmt: skip
+
     def _step_verify_approval(self):
-        """Approved, and (with the platform's flag) confirmed by the platform just before billing."""
+        """Approved, and (with the platform's flag) confirmed by the platform just before billing.
+
+        Returns None, ``(type, message)`` to stop at an exception, or ``(type, message, retry_after)``
+        when the platform could not answer for now (``PlatformCallError.transient``): a received
+        record then waits and is tried again (see ``_retry_later``)."""
         if (self.approval_status or "").lower() != "approved":
             return "approval_not_confirmed", _(
                 "The approval status is %s, not approved.", self.approval_status or "-"
             )
         if not self.platform_id.verify_approval:
             return None
-        try:
-            response = self.platform_id._call(
-                "GET",
-                f"/invoices/{self.document_id}",
-                event_type="verify_approval",
-                log_values={"staging_id": self.id},
-            )
-        except PlatformCallError as exc:
-            return "approval_not_confirmed", _("The approval could not be confirmed: %s", exc.args[0])
-        if not response.ok:
-            return "approval_not_confirmed", _(
-                "The platform answered HTTP %s when asked to confirm the approval.", response.status_code
-            )
-        try:
-            current = response.json()
-        except ValueError:
-            return "approval_not_confirmed", _("The platform's answer is not JSON.")
+        result = self.env.cr.cache.get("ap_sync_approval_answers", {}).pop(self.id, None)
+        if result is None:
+            try:
+                result = self.platform_id._call(**self._approval_call())
+            except PlatformCallError as exc:
+                result = exc
+        if isinstance(result, PlatformCallError):
+            message = _("The approval could not be confirmed: %s", result.reason)
+            if result.transient:
+                return "approval_not_confirmed", message, result.retry_after or True
+            return "approval_not_confirmed", message
+        current = result.json()
+        if not isinstance(current, dict):
+            return "approval_not_confirmed", _("The platform's answer is not a JSON object.")
         status = ((current.get("approval") or {}).get("status") or "").lower()
         if status != "approved":
             return "approval_not_confirmed", _(
@@ -519,7 +544,7 @@ class ApInvoiceStaging(models.Model):
         """Server action: check the approval now (the processing uses the same check)."""
         for record in self.sudo():
             problem = record._step_verify_approval()
-            if problem:
+            if problem:  # a person asked now: a failure for now is shown too, not retried later
                 record._set_state("exception", problem[1], step="verify_approval", exception_type=problem[0])
             else:
                 record.message_post(body=_("Approval confirmed."))

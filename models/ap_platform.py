@@ -1,9 +1,12 @@
 import logging
+import os
 import re
 import threading
 import time
 import urllib.request
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import timedelta
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -25,8 +28,15 @@ CONNECT_TIMEOUT = 5
 READ_TIMEOUT = 30
 # Contract section 2: answers that are worth retrying.
 TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+# Answers of the platform are read up to this size (platform field max_response_size).
+DEFAULT_MAX_RESPONSE = 5 * 1024 * 1024
+DEFAULT_MAX_CONCURRENT_CALLS = 4
+MAX_REDIRECTS = 3
+# Threads that carry the HTTP exchanges of _call_many (per Odoo process, shared by all platforms).
+HTTP_POOL_THREADS = 16
 
 _session_store = threading.local()
+_executor_state = {"pool": None, "pid": None, "lock": threading.Lock()}
 
 
 class _TimeoutAdapter(HTTPAdapter):
@@ -58,6 +68,119 @@ def _http_session():
         session.mount("http://", adapter)
         session.mount("https://", adapter)
     return session
+
+
+def _executor():
+    """The process's HTTP thread pool (created after a fork, never shared with the parent)."""
+    with _executor_state["lock"]:
+        if _executor_state["pool"] is None or _executor_state["pid"] != os.getpid():
+            _executor_state["pool"] = ThreadPoolExecutor(HTTP_POOL_THREADS, thread_name_prefix="ap_sync_http")
+            _executor_state["pid"] = os.getpid()
+        return _executor_state["pool"]
+
+
+def _origin(url):
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return (parts.scheme, (parts.hostname or "").lower(), port)
+
+
+def _html_title(body):
+    match = re.search(rb"<title[^>]*>(.{0,200}?)</title>", body[:65536] or b"", re.I | re.S)
+    return " ".join(match.group(1).decode("utf-8", "replace").split())[:120] if match else ""
+
+
+def _read_limited(response, limit):
+    """Read the body of a streamed response, at most ``limit`` bytes. Returns a failure or None."""
+    length = response.headers.get("Content-Length") or ""
+    if length.isdigit() and int(length) > limit:
+        response._content = b""
+        response.close()
+        return ("too_large", limit)
+    chunks, size = [], 0
+    try:
+        for chunk in response.iter_content(65536):
+            size += len(chunk)
+            if size > limit:
+                response._content = b""
+                response.close()
+                return ("too_large", limit)
+            chunks.append(chunk)
+    except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
+        response._content = b"".join(chunks)
+        response.close()
+        return ("truncated", None)
+    response._content = b"".join(chunks)
+    # urllib3 1.x does not enforce Content-Length: a body cut short would pass for a whole one.
+    read = getattr(response.raw, "tell", lambda: None)()
+    if length.isdigit() and read is not None and read < int(length):
+        return ("truncated", None)
+    return None
+
+
+def _send_request(request):
+    """One HTTP exchange with the platform; plain ``requests``, never the Odoo environment.
+
+    Runs in the calling thread or in a thread of the pool (see ``ApPlatform._call_many``). Redirects
+    are followed by hand and only within the same origin (scheme, host, port), so that the
+    Authorization header never reaches another host. Returns ``{"response", "failure", "duration_ms"}``.
+    """
+    started = time.monotonic()
+    response = failure = None
+    method, url, params = request["method"], request["url"], request["params"]
+    origin = _origin(url)
+    try:
+        _session_store.timeouts = request["timeouts"]
+        session = _http_session()
+        for _hop in range(MAX_REDIRECTS + 1):
+            response = session.request(
+                method, url, params=params, json=request["payload"], headers=request["headers"],
+                stream=True, allow_redirects=False,
+            )  # fmt: skip
+            if not response.is_redirect:
+                failure = _read_limited(response, request["limit"])
+                break
+            target = urljoin(response.url, response.headers["Location"])
+            response.close()
+            response._content = b""
+            if _origin(target) != origin:
+                failure = ("redirect", urlsplit(target).netloc or target[:100])
+                break
+            if response.status_code not in (307, 308) and method not in ("GET", "HEAD"):
+                failure = ("redirect_other", f"HTTP {response.status_code} on {method}")
+                break
+            url, params = target, None
+        else:
+            failure = ("redirect_other", f"more than {MAX_REDIRECTS}")
+    except requests.Timeout:
+        failure = ("timeout", None)
+    except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
+        failure = ("truncated", None)
+    except Exception as exc:  # any other transport failure is a transient error, never a crash
+        failure = ("connection", exc.__class__.__name__)
+    return {"response": response, "failure": failure, "duration_ms": int((time.monotonic() - started) * 1000)}
+
+
+def _send_concurrently(requests_, concurrency):
+    """Send ``requests_`` through the pool, never more than ``concurrency`` in flight; answers in order."""
+    pool = _executor()
+    results = [None] * len(requests_)
+    pending = {}
+    queue = iter(enumerate(requests_))
+
+    def submit_next():
+        for index, request in queue:
+            pending[pool.submit(_send_request, request)] = index
+            return
+
+    for _slot in range(concurrency):
+        submit_next()
+    while pending:
+        done, _running = wait(pending, return_when=FIRST_COMPLETED)
+        for future in done:
+            results[pending.pop(future)] = future.result()
+            submit_next()
+    return results
 
 
 def parse_retry_after(value):
@@ -201,6 +324,21 @@ class ApPlatform(models.Model):
         default=8,
         help="After this many failed attempts a message becomes a dead letter.",
     )
+    max_concurrent_calls = fields.Integer(
+        string="Max concurrent calls",
+        default=DEFAULT_MAX_CONCURRENT_CALLS,
+        required=True,
+        help="How many calls to the platform's API may be in flight at once (approval checks, outbox "
+        "deliveries), per Odoo worker. Stay within the platform's own limits: BILL allows 3 concurrent "
+        "calls per organization, Rossum 10 requests per second.",
+    )
+    max_response_size = fields.Integer(
+        string="Max Answer Size (bytes)",
+        default=DEFAULT_MAX_RESPONSE,
+        required=True,
+        help="Answers of the platform are read up to this size; a larger answer is refused (not read) "
+        "and the call counts as failed for good.",
+    )
     timeout_connect = fields.Float(string="Connect Timeout (s)", default=CONNECT_TIMEOUT)
     timeout_read = fields.Float(string="Read Timeout (s)", default=READ_TIMEOUT)
 
@@ -226,6 +364,16 @@ class ApPlatform(models.Model):
             "max_payload_size_positive",
             "CHECK(max_payload_size > 0)",
             "The maximum payload size must be positive.",
+        ),
+        (
+            "max_concurrent_calls_positive",
+            "CHECK(max_concurrent_calls > 0)",
+            "The number of concurrent calls must be positive.",
+        ),
+        (
+            "max_response_size_positive",
+            "CHECK(max_response_size > 0)",
+            "The maximum answer size must be positive.",
         ),
         (
             "pull_interval_positive",
@@ -395,6 +543,11 @@ class ApPlatform(models.Model):
         return values
 
     # ------------------------------------------------------------------ outbound HTTP
+    def _get_url(self, path):
+        """Absolute URL of an API ``path`` (a provider may route paths elsewhere)."""
+        self.ensure_one()
+        return self.base_url.rstrip("/") + path
+
     def _get_request_headers(self, idempotency_key=None):
         self.ensure_one()
         headers = {"Accept": "application/json", "User-Agent": "odoo-account_ap_sync/1.0"}
@@ -415,68 +568,210 @@ class ApPlatform(models.Model):
         event_type=None,
         log_values=None,
         deferred_logs=None,
+        raise_for_status=False,
+        expect_json=False,
     ):
-        """Call the platform's API and leave one sync-log entry.
+        """Call the platform's API once and leave one sync-log entry.
 
-        Returns the ``requests.Response`` whatever its status; raises :class:`PlatformCallError`
-        (``transient=True``) on timeouts and connection errors. The caller decides what a status means.
+        Returns the ``requests.Response`` (body read, within ``max_response_size``) whatever its
+        status, unless ``raise_for_status``: then any non-2xx answer raises too. Raises
+        :class:`PlatformCallError`, which carries the retry decision (``transient``, ``retry_after``,
+        ``status``, ``reason``), on timeouts, connection errors, truncated or oversized answers and
+        redirects to another host; with ``expect_json``, also on a 2xx answer that is not JSON
+        (``response.json()`` is then safe to call). See :meth:`_call_many` to send several at once.
+        """
+        call = {
+            "method": method, "path": path, "params": params, "payload": payload,
+            "idempotency_key": idempotency_key, "event_type": event_type, "log_values": log_values,
+            "raise_for_status": raise_for_status, "expect_json": expect_json,
+        }  # fmt: skip
+        result = self._call_many([call], deferred_logs=deferred_logs)[0]
+        if isinstance(result, PlatformCallError):
+            raise result
+        return result
+
+    def _call_many(self, calls, deferred_logs=None):
+        """Send several calls to this platform, at most ``max_concurrent_calls`` at a time.
+
+        ``calls`` is a list of dicts of :meth:`_call`'s keyword arguments. Returns, in the same
+        order, a ``requests.Response`` or the :class:`PlatformCallError` for each call (never
+        raised here: one failure does not lose the other answers).
+
+        Concurrency primitive: Odoo's environment and cursor are not thread-safe, so only the
+        network exchange runs in a thread pool (plain ``requests``, no ``env`` access, see
+        :func:`_send_request`). Everything else runs in the calling thread, in three phases:
+        prepare (URL by :meth:`_get_url`, headers and credentials by :meth:`_get_request_headers`,
+        timeouts and size limit), send (up to ``max_concurrent_calls`` requests in flight), then
+        interpret and log (one sync-log entry per call, written here or appended to
+        ``deferred_logs``). The limit holds per Odoo process: several cron workers may each send
+        that many at once.
         """
         self.ensure_one()
+        if not calls:
+            return []
         if not self.base_url:
-            raise PlatformCallError(_("Platform %s has no base URL.", self.display_name))
-        url = self.base_url.rstrip("/") + path
-        headers = self._get_request_headers(idempotency_key)
-        started = time.monotonic()
-        response = error = None
-        _session_store.timeouts = (self.timeout_connect or CONNECT_TIMEOUT, self.timeout_read or READ_TIMEOUT)
-        try:
-            response = _http_session().request(
-                method,
-                url,
-                params=params,
-                json=payload,
-                headers=headers,
+            error = PlatformCallError(_("Platform %s has no base URL.", self.display_name))
+            return [error for _call in calls]
+        timeouts = (self.timeout_connect or CONNECT_TIMEOUT, self.timeout_read or READ_TIMEOUT)
+        deadline = self.env.context.get("ap_sync_deadline")
+        if deadline:
+            # A cron run never waits past its own budget: the read timeout shrinks to what is left.
+            left = deadline - time.monotonic()
+            timeouts = (min(timeouts[0], max(left, 1)), min(timeouts[1], max(left, 1)))
+        limit = self.max_response_size or DEFAULT_MAX_RESPONSE
+        prepared = [
+            {
+                "method": call["method"],
+                "url": self._get_url(call["path"]),
+                "params": call.get("params"),
+                "payload": call.get("payload"),
+                "headers": self._get_request_headers(call.get("idempotency_key")),
+                "timeouts": timeouts,
+                "limit": limit,
+            }
+            for call in calls
+        ]
+        concurrency = max(1, min(self.max_concurrent_calls or 1, len(prepared)))
+        if concurrency == 1:
+            outcomes = [_send_request(request) for request in prepared]
+        else:
+            outcomes = _send_concurrently(prepared, concurrency)
+        results, logs = [], []
+        for call, outcome in zip(calls, outcomes):
+            result, log_entry = self._interpret(call, outcome)
+            results.append(result)
+            logs.append(log_entry)
+        if deferred_logs is not None:
+            deferred_logs.extend(logs)  # the caller writes a batch of entries at once
+        else:
+            self.env["ap.sync.log"]._log_calls(logs)
+        return results
+
+    def _interpret(self, call, outcome):
+        """The result of one sent call (a response or a :class:`PlatformCallError`) and its log entry."""
+        method, path = call["method"], call["path"]
+        response, failure, duration_ms = outcome["response"], outcome["failure"], outcome["duration_ms"]
+        error = self._failure_error(method, path, failure, response) if failure else None
+        if error is None and response is not None:
+            error = self._classify_response(
+                method, path, response, call.get("raise_for_status"), call.get("expect_json")
             )
-        except requests.Timeout as exc:
-            error = PlatformCallError(_("Timeout calling %s %s", method, path), transient=True)
-            error.__cause__ = exc
-        except requests.RequestException as exc:
-            error = PlatformCallError(
-                _("Connection error calling %s %s: %s", method, path, exc.__class__.__name__), transient=True
-            )
-            error.__cause__ = exc
-        duration_ms = int((time.monotonic() - started) * 1000)
         status = response.status_code if response is not None else None
         _logger.info(
-            "AP Sync %s %s %s -> %s in %d ms", self.code, method, path, status or "no answer", duration_ms
-        )
+            "AP Sync %s %s %s -> %s in %d ms%s", self.code, method, path, status or "no answer", duration_ms,
+            f" ({error.reason})" if error else "",
+        )  # fmt: skip
+        failed = bool(error) or (response is not None and not response.ok)
         message = False
         if error:
-            message = str(error.args[0])
-        elif not response.ok:
+            message = str(error.reason)
+        elif failed:
             message = scrub_text(response.text[:2000], self._secret_values()) or response.reason
+        outcome_value = self.env["ap.sync.log"]._outcome_for_status(status)
+        if error and outcome_value == "success":
+            outcome_value = "error" if error.transient else "rejected"
         log_entry = dict(
             platform=self,
             direction="outbound",
             method=method,
             endpoint=path,
-            event_type=event_type,
-            event_id=idempotency_key,
+            event_type=call.get("event_type"),
+            event_id=call.get("idempotency_key"),
             http_status=status,
             duration_ms=duration_ms,
-            outcome=self.env["ap.sync.log"]._outcome_for_status(status),
+            outcome=outcome_value,
             error=message,
-            request_body=payload if (error or (response is not None and not response.ok)) else None,
-            response_body=response.text if response is not None and not response.ok else None,
-            **(log_values or {}),
+            request_body=call.get("payload") if failed else None,
+            response_body=response.content if response is not None and failed and response.content else None,
+            **(call.get("log_values") or {}),
         )
-        if deferred_logs is not None:
-            deferred_logs.append(log_entry)  # the caller writes a batch of entries at once
-        else:
-            self.env["ap.sync.log"]._log_call(**log_entry)
-        if error:
-            raise error
-        return response
+        return (error or response), log_entry
+
+    def _failure_error(self, method, path, failure, response):
+        """The retry decision for a call that did not bring a usable answer back."""
+        kind, detail = failure
+        status = response.status_code if response is not None else None
+        if kind == "timeout":
+            return PlatformCallError(_("Timeout calling %s %s", method, path), transient=True)
+        if kind == "connection":
+            return PlatformCallError(
+                _("Connection error calling %(method)s %(path)s: %(error)s", method=method, path=path, error=detail),
+                transient=True,
+            )  # fmt: skip
+        if kind == "truncated":
+            return PlatformCallError(
+                _("The platform's answer to %(method)s %(path)s was cut short (HTTP %(status)s): try again later.",
+                  method=method, path=path, status=status),
+                status=status, transient=True, response=response,
+            )  # fmt: skip
+        if kind == "too_large":
+            return PlatformCallError(
+                _("The platform's answer to %(method)s %(path)s is larger than %(limit)s bytes: not read.",
+                  method=method, path=path, limit=detail),
+                status=status, transient=False, response=response,
+            )  # fmt: skip
+        if kind == "redirect":
+            return PlatformCallError(
+                _("The platform redirected %(method)s %(path)s to another host (%(target)s): not followed, "
+                  "so that the credentials never leave for it. Check the base URL.",
+                  method=method, path=path, target=detail),
+                status=status, transient=False, response=response,
+            )  # fmt: skip
+        return PlatformCallError(
+            _("The platform answered %(method)s %(path)s with a redirect that is not followed (%(detail)s).",
+              method=method, path=path, detail=detail),
+            status=status, transient=False, response=response,
+        )  # fmt: skip
+
+    def _classify_response(self, method, path, response, raise_for_status=False, expect_json=False):
+        """A :class:`PlatformCallError` for an answer the caller cannot use, else None."""
+        status = response.status_code
+        content_type = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        body = response.content or b""
+        html = content_type == "text/html" or body.lstrip()[:15].lower().startswith((b"<!doctype", b"<html"))
+        if not 200 <= status < 300:
+            if not raise_for_status:
+                return None
+            transient = status in TRANSIENT_STATUSES
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if html:
+                detail = _("an HTML error page%s", f" ({_html_title(body)})" if _html_title(body) else "")
+            else:
+                detail = scrub_text(response.text[:300], self._secret_values()) or response.reason or ""
+            return PlatformCallError(
+                _("The platform answered HTTP %(status)s to %(method)s %(path)s: %(detail)s",
+                  status=status, method=method, path=path, detail=detail),
+                status=status, transient=transient, retry_after=retry_after, response=response,
+            )  # fmt: skip
+        if not expect_json:
+            return None
+        if html:
+            return PlatformCallError(
+                _("The platform answered HTTP %(status)s to %(method)s %(path)s with an HTML page%(title)s "
+                  "instead of JSON: is the base URL right, or is a proxy in the way?",
+                  status=status, method=method, path=path,
+                  title=f" ({_html_title(body)})" if _html_title(body) else ""),
+                status=status, transient=False, response=response,
+            )  # fmt: skip
+        try:
+            response.json()
+        except RecursionError:
+            # Nested deeper than the parser goes (the input rules allow 64 levels): never readable.
+            return PlatformCallError(
+                _("The platform answered HTTP %(status)s to %(method)s %(path)s with JSON nested too deep "
+                  "to read.", status=status, method=method, path=path),
+                status=status, transient=False, response=response,
+            )  # fmt: skip
+        except ValueError:
+            # Announced as JSON but unreadable: most likely cut short on the way, worth another try.
+            json_announced = content_type.endswith("json")
+            return PlatformCallError(
+                _("The platform answered HTTP %(status)s to %(method)s %(path)s with a body that is not "
+                  "JSON (%(type)s, %(size)s bytes).",
+                  status=status, method=method, path=path, type=content_type or "-", size=len(body)),
+                status=status, transient=json_announced, response=response,
+            )  # fmt: skip
+        return None
 
     def action_test_connection(self):
         """Call the platform once and tell the outcome in a notification."""

@@ -5,9 +5,8 @@ from datetime import datetime, timedelta, timezone
 from odoo import _, api, fields, models
 
 from ..exceptions import IntakeError, PlatformCallError
-from ..utils import input_guard, schema
+from ..utils import cron_budget, input_guard, schema
 from .ap_invoice_staging import document_digest
-from .ap_platform import parse_retry_after
 from .ap_sync_event import ConcurrentIntake
 
 _logger = logging.getLogger(__name__)
@@ -43,16 +42,33 @@ class ApPlatform(models.Model):
 
     @api.model
     def _cron_pull(self, page_size=DEFAULT_PAGE_SIZE):
-        """Scheduled action: one page for every platform whose pull is due. Odoo commits after each
-        call and calls again while ``_notify_progress`` reports platforms with pages left."""
+        """Scheduled action: pull every platform whose pull is due, page by page, one transaction per
+        page (the page and the cursor past it commit together). Stops once the run's time budget
+        (utils/cron_budget) is spent, then triggers itself and reports the platforms with pages left."""
+        budget = cron_budget.Budget(self.env)
         now = fields.Datetime.now()
-        platforms = self.search(
+        more = self.search(
             [("mode", "in", ("pull", "both")), "|", ("pull_next_at", "=", False), ("pull_next_at", "<=", now)],
             order="priority desc, sequence, id",
         )  # fmt: skip
-        more = sum(1 for platform in platforms if platform._pull_page(page_size))
-        self.env["ir.cron"]._notify_progress(done=len(platforms), remaining=more)
-        return more
+        done = 0
+        while more and not budget.spent():
+            still = self.browse()
+            for platform in more:
+                if budget.spent():
+                    still |= platform
+                    continue
+                if platform.with_context(ap_sync_deadline=budget.hard_deadline)._pull_page(page_size):
+                    still |= platform
+                done += 1
+                self._commit_batch()
+            more = still
+        cron_budget.hand_over(self.env, "account_ap_sync.ir_cron_ap_sync_pull", done, len(more))
+        return len(more)
+
+    def _commit_batch(self):
+        """Commit the page just stored (inside a cron run only; see utils/cron_budget.commit)."""
+        cron_budget.commit(self.env)
 
     def action_pull_now(self):
         self.ensure_one()
@@ -88,16 +104,11 @@ class ApPlatform(models.Model):
         if self.pull_cursor:
             params["cursor"] = self.pull_cursor
         try:
-            response = self._call("GET", "/invoices", params=params, event_type="pull")
-        except PlatformCallError as exc:
-            return self._pull_failed(str(exc.args[0]))
-        if not response.ok:
-            delay = (
-                parse_retry_after(response.headers.get("Retry-After"))
-                if response.status_code in (429, 503)
-                else None
+            response = self._call(
+                "GET", "/invoices", params=params, event_type="pull", raise_for_status=True, expect_json=True
             )
-            return self._pull_failed(f"HTTP {response.status_code}", delay)
+        except PlatformCallError as exc:
+            return self._pull_failed(exc.reason, exc.retry_after if exc.transient else None)
         try:
             # The input guard, not response.json(): no RecursionError on a deep page; the strings of
             # each document are checked one by one in _pull_store (one bad document, not the page).

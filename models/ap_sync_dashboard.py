@@ -31,7 +31,33 @@ class ApSyncDashboard(models.AbstractModel):
         self._add_oldest_unprocessed(data, now)
         self._add_sync_health(data, now)
         self._add_outbox(data)
-        return {"platforms": list(data.values()), "generated_at": fields.Datetime.to_string(now)}
+        return {
+            "platforms": list(data.values()),
+            "crons": self._get_cron_health(),
+            "generated_at": fields.Datetime.to_string(now),
+        }
+
+    @api.model
+    def _get_cron_health(self):
+        """The module's scheduled actions: failing ones (killed at the time limit or raising again and
+        again, or deactivated by Odoo) are flagged, with a link to their open queue item."""
+        health = self.env["ir.cron"].sudo()._ap_sync_health()
+        items = self.env["ap.sync.exception"].search(
+            [("exception_type", "=", "cron_failure"), ("state", "in", OPEN)], limit=1
+        )
+        rows = []
+        for row in health:
+            rows.append({
+                "id": row["id"], "name": row["name"], "active": row["active"], "failing": row["failing"],
+                "failure_count": row["failure_count"], "killed_in_a_row": row["killed_in_a_row"],
+                "first_failure_date": fields.Datetime.to_string(row["first_failure_date"]) or False,
+                "lastcall": fields.Datetime.to_string(row["lastcall"]) or False,
+                "exception": self._figure(
+                    _("Open item"), len(items), "ap.sync.exception", [("id", "in", items.ids)],
+                    name=_("Scheduled action failing"),
+                ) if row["failing"] and items else None,
+            })  # fmt: skip
+        return rows
 
     @api.model
     def _empty_card(self, platform):

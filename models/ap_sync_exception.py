@@ -6,6 +6,7 @@ is resolved by the system with a note.
 """
 
 import json
+import logging
 
 from markupsafe import Markup
 
@@ -14,6 +15,8 @@ from odoo.exceptions import AccessError, UserError
 
 from .ap_invoice_staging import FLAG_TYPES
 from .ap_invoice_staging_process import EXCEPTION_TYPES
+
+_logger = logging.getLogger(__name__)
 
 # Raised by the pipeline for a stopped record; the others flag a billed record or a dead message.
 PIPELINE_TYPES = {kind for kind, _label in EXCEPTION_TYPES} - set(FLAG_TYPES)
@@ -48,8 +51,16 @@ class ApSyncException(models.Model):
 
     name = fields.Char(compute="_compute_name", store=True)
     exception_type = fields.Selection(
-        EXCEPTION_TYPES + INTAKE_TYPES, string="Type", required=True, readonly=True, index=True
+        EXCEPTION_TYPES + INTAKE_TYPES + [("cron_failure", "Scheduled action failing")],
+        string="Type",
+        required=True,
+        readonly=True,
+        index=True,
     )
+    cron_id = fields.Many2one(
+        "ir.cron", string="Scheduled Action", readonly=True, ondelete="set null",
+        help="For a scheduled action of the module that keeps failing or being killed at its time limit.",
+    )  # fmt: skip
     severity = fields.Selection(
         [("low", "Low"), ("medium", "Medium"), ("high", "High")], required=True, default="low", readonly=True
     )
@@ -115,14 +126,17 @@ class ApSyncException(models.Model):
                WHERE state IN ('open', 'in_progress')"""
         )
 
-    @api.depends("exception_type", "staging_id.name", "staging_id.number", "outbox_id", "document_ref")
+    @api.depends(
+        "exception_type", "staging_id.name", "staging_id.number", "outbox_id", "document_ref", "cron_id"
+    )
     def _compute_name(self):
-        labels = dict(EXCEPTION_TYPES + INTAKE_TYPES)
+        labels = dict(EXCEPTION_TYPES + INTAKE_TYPES, cron_failure=_("Scheduled action failing"))
         for record in self:
             subject = (
                 record.staging_id.display_name
                 or (record.outbox_id and f"OUT-{record.outbox_id.id}")
                 or record.document_ref
+                or record.cron_id.sudo().name
                 or ""
             )
             record.name = f"{labels.get(record.exception_type, '')}: {subject}"
@@ -235,6 +249,32 @@ class ApSyncException(models.Model):
         })  # fmt: skip
         record._notify_assignee()
         return record
+
+    @api.model
+    def _raise_for_cron(self, cron, description):
+        """One open item (one activity) while scheduled actions of the module keep failing."""
+        existing = self.sudo().search(
+            [("exception_type", "=", "cron_failure"), ("state", "in", OPEN_STATES)], limit=1
+        )
+        if existing:
+            if existing.description != description or existing.cron_id != cron:
+                existing.write({"description": description, "occurrences": existing.occurrences + 1,
+                                "last_seen": fields.Datetime.now(), "cron_id": cron.id})  # fmt: skip
+            return existing
+        company = self.env.ref("base.main_company", raise_if_not_found=False) or self.env.company
+        record = self.sudo().with_context(mail_create_nolog=True).create({
+            "exception_type": "cron_failure", "severity": "high", "cron_id": cron.id,
+            "company_id": company.id, "description": description,
+        })  # fmt: skip
+        record._notify_assignee()
+        _logger.warning("AP Sync: %s", description)
+        return record
+
+    @api.model
+    def _resolve_cron_failures(self, note):
+        self.sudo().search([("exception_type", "=", "cron_failure"), ("state", "in", OPEN_STATES)])._resolve(
+            note, self.env.ref("base.user_root")
+        )
 
     def _notify_assignee(self):
         """One activity when an exception opens (the platform's responsible manager by default)."""

@@ -15,7 +15,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from ..exceptions import PlatformCallError
-from .ap_platform import TRANSIENT_STATUSES, parse_retry_after
+from ..utils import cron_budget
 
 _logger = logging.getLogger(__name__)
 
@@ -136,18 +136,50 @@ class ApSyncOutbox(models.Model):
         return self.browse([row[0] for row in self.env.cr.fetchall()])
 
     @api.model
-    def _cron_deliver(self, batch_size=100):
-        """Scheduled action: deliver one batch; Odoo commits and calls again while work remains."""
-        messages = self._claim(limit=batch_size)
-        messages._deliver()
+    def _get_group_size(self):
+        """Messages claimed (and committed) together: twice what the platform takes at once, so the
+        sliding window of ``_call_many`` stays full."""
+        self.env.cr.execute("SELECT max(max_concurrent_calls) FROM ap_platform WHERE active")
+        return max(1, min(2 * (self.env.cr.fetchone()[0] or 1), 40))
+
+    def _commit_batch(self):
+        """Commit the group just delivered (inside a cron run only; see utils/cron_budget.commit)."""
+        cron_budget.commit(self.env)
+
+    @api.model
+    def _count_due(self):
+        self.flush_model(["state", "next_attempt_at"])
         self.env.cr.execute(
             """SELECT count(*) FROM ap_sync_outbox
                 WHERE state = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= now() at time zone 'utc')"""
         )
-        remaining = self.env.cr.fetchone()[0] if messages else 0
-        self.env["ir.cron"]._notify_progress(done=len(messages), remaining=remaining)
+        return self.env.cr.fetchone()[0]
+
+    @api.model
+    def _cron_deliver(self, batch_size=1000):
+        """Scheduled action: deliver due messages in small groups, one transaction per group.
+
+        A group holds at most one message per document (see ``_claim``), so its messages go out
+        concurrently (``ap.platform._call_many``) while each document's messages keep their order.
+        Claiming stops once the run's time budget (utils/cron_budget) is spent or ``batch_size``
+        messages are done; the cron then triggers itself and reports what remains.
+        """
+        budget = cron_budget.Budget(self.env)
+        group_size = self._get_group_size()
+        done = 0
+        Outbox = self.with_context(ap_sync_deadline=budget.hard_deadline)
+        while done < batch_size and not budget.spent():
+            messages = Outbox._claim(limit=min(group_size, batch_size - done))
+            if not messages:
+                break
+            messages._deliver()
+            done += len(messages)
+            self._commit_batch()
+            self.env["ir.cron"]._notify_progress(done=done, remaining=self._count_due())
+        remaining = self._count_due()
+        cron_budget.hand_over(self.env, "account_ap_sync.ir_cron_ap_sync_deliver", done, remaining)
         self._schedule_next_wakeup()
-        return len(messages)
+        return done
 
     @api.model
     def _schedule_next_wakeup(self):
@@ -157,13 +189,29 @@ class ApSyncOutbox(models.Model):
         if when and when > fields.Datetime.now():
             self.env.ref("account_ap_sync.ir_cron_ap_sync_deliver").sudo()._trigger(when)
 
+    def _delivery_call(self):
+        self.ensure_one()
+        return {
+            "method": self.method, "path": self.path, "payload": self.payload,
+            "idempotency_key": self.idempotency_key, "event_type": f"outbox.{self.status or self.kind}",
+            "log_values": {"staging_id": self.staging_id.id or None, "reference": f"OUT-{self.id}"},
+            "raise_for_status": True,
+        }  # fmt: skip
+
     def _deliver(self):
-        """Send each message; the sync-log entries and the delivered states are written per batch."""
+        """Send these messages, each platform's concurrently within its Max concurrent calls; the
+        sync-log entries and the delivered states are written per batch."""
         logs, delivered = [], {}
-        for message in self:
-            status = message._deliver_one(logs)
-            if status:
-                delivered.setdefault((message.attempts + 1, status), []).append(message.id)
+        for platform in self.platform_id:
+            to_send = self.browse()
+            for message in self.filtered(lambda m, p=platform: m.platform_id == p):
+                if not message._cancel_if_superseded():
+                    to_send |= message
+            results = platform._call_many([m._delivery_call() for m in to_send], deferred_logs=logs)
+            for message, result in zip(to_send, results):
+                status = message._record_answer(result, write_done=False)
+                if status:
+                    delivered.setdefault((message.attempts + 1, status), []).append(message.id)
         now = fields.Datetime.now()
         for (attempts, status), ids in delivered.items():
             self.browse(ids).sudo().write(
@@ -177,37 +225,40 @@ class ApSyncOutbox(models.Model):
             )
         self.env["ap.sync.log"]._log_calls(logs)
 
-    def _deliver_one(self, deferred_logs=None):
-        """Send one message. Returns the HTTP status when delivered (the caller records it), else False."""
-        self.ensure_one()
-        platform = self.platform_id
+    def _cancel_if_superseded(self):
         newer = self._get_superseding()
         if newer:
             self.sudo().write(
                 {"state": "cancelled", "last_error": _("Superseded by OUT-%s (newer data).", newer.id)}
             )
+        return bool(newer)
+
+    def _deliver_one(self, deferred_logs=None):
+        """Send one message. Returns the HTTP status when delivered, else False."""
+        self.ensure_one()
+        if self._cancel_if_superseded():
             return False
         try:
-            response = platform._call(
-                self.method, self.path, payload=self.payload, idempotency_key=self.idempotency_key,
-                event_type=f"outbox.{self.status or self.kind}",
-                log_values={"staging_id": self.staging_id.id or None, "reference": f"OUT-{self.id}"},
-                deferred_logs=deferred_logs,
-            )  # fmt: skip
+            result = self.platform_id._call(**self._delivery_call(), deferred_logs=deferred_logs)
         except PlatformCallError as exc:
-            return self._retry_later(None, str(exc.args[0]))
-        status = response.status_code
-        if 200 <= status < 300:
-            if deferred_logs is None:
-                self.sudo().write({"state": "done", "done_at": fields.Datetime.now(), "last_status": status,
-                                   "attempts": self.attempts + 1, "last_error": False})  # fmt: skip
-            return status
-        detail = (response.text or response.reason or "")[:500]
-        if status in TRANSIENT_STATUSES:
-            return self._retry_later(status, detail, parse_retry_after(response.headers.get("Retry-After")))
-        return self._mark_dead(
-            status, _("Refused by the platform (HTTP %(status)s): %(detail)s", status=status, detail=detail)
-        )
+            result = exc
+        return self._record_answer(result, write_done=deferred_logs is None)
+
+    def _record_answer(self, result, write_done=True):
+        """Act on one answer: delivered (returns its status), retried later or dead, as the
+        :class:`PlatformCallError` decides (transient or not, Retry-After)."""
+        if isinstance(result, PlatformCallError):
+            if result.transient:
+                return self._retry_later(result.status, result.reason, result.retry_after)
+            return self._mark_dead(
+                result.status, _("Refused by the platform (HTTP %(status)s): %(detail)s",
+                                 status=result.status or "-", detail=result.reason),
+            )  # fmt: skip
+        status = result.status_code
+        if write_done:
+            self.sudo().write({"state": "done", "done_at": fields.Datetime.now(), "last_status": status,
+                               "attempts": self.attempts + 1, "last_error": False})  # fmt: skip
+        return status
 
     def _get_superseding(self):
         """Hook: a newer message that makes this one pointless (see ap_sync_publish)."""

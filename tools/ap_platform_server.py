@@ -391,6 +391,8 @@ class _Fault:
     path_prefix: str | None
     delay: float | None
     reset: bool
+    headers: dict | None = None
+    truncate: bool = False
 
     @property
     def kind(self) -> str:
@@ -474,8 +476,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             payload["detail"] = message
         self._send(code, payload)
 
-    def _send(self, status, payload, headers=None):
-        """Write one response; ``payload`` is JSON-serialized unless it is bytes/str (sent as text)."""
+    def _send(self, status, payload, headers=None, truncate=False):
+        """Write one response; ``payload`` is JSON-serialized unless it is bytes/str (sent as text).
+
+        ``truncate``: announce the whole body but send only half of it, then close the connection."""
         if isinstance(payload, bytes | str):
             body = payload.encode("utf-8") if isinstance(payload, str) else payload
             content_type = "text/html" if body.lstrip().startswith(b"<") else "text/plain"
@@ -493,14 +497,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self.send_header("Connection", "close")
             self.end_headers()
             if getattr(self, "command", "") != "HEAD":
-                self.wfile.write(body)
+                self.wfile.write(body[: len(body) // 2] if truncate else body)
+            if truncate:
+                self.wfile.flush()
+                self._reset_connection()
         except OSError:
             self.close_connection = True
 
-    def _answer(self, entry, status, payload, headers=None):
+    def _answer(self, entry, status, payload, headers=None, truncate=False):
         """Record the answered status in the log entry, then send the response."""
         entry["status"] = status
-        self._send(status, payload, headers)
+        self._send(status, payload, headers, truncate)
 
     def _read_body(self) -> bytes:
         """Read the request body (Content-Length or chunked); raises ValueError or _BodyTooLarge."""
@@ -601,6 +608,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             except (UnicodeDecodeError, ValueError):
                 json_ok = False
 
+        if owner.latency and owner._stopping.wait(owner.latency):
+            self._reset_connection()  # the server is stopping: do not answer late
+            return entry
+
         fault = owner._take_fault(path)
         if fault is not None:
             entry["fault"] = fault.kind
@@ -616,7 +627,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 if payload is None:
                     payload = {"error": HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")}
                 headers = {} if fault.retry_after is None else {"Retry-After": fault.retry_after}
-                self._answer(entry, status, payload, headers)
+                headers.update(fault.headers or {})
+                if fault.truncate:
+                    self.close_connection = True
+                self._answer(entry, status, payload, headers, truncate=fault.truncate)
                 return entry
             # a delay without status: the request is then processed normally (the answer comes late)
 
@@ -692,7 +706,8 @@ class ApPlatformServer:
     body again (header ``Idempotent-Replayed: true``) and changes nothing. Extra keyword arguments:
     ``verbose`` logs each request to stderr; ``require_idempotency_key`` answers 400
     ``{"error": "missing_idempotency_key"}`` to mutating calls without one; ``webhook_secret`` is the default
-    secret of ``send_webhook``.
+    secret of ``send_webhook``; ``latency`` (seconds) delays every answer, as a slow platform would (requests
+    are served concurrently, each waits on its own).
     """
 
     def __init__(
@@ -704,8 +719,10 @@ class ApPlatformServer:
         verbose=False,
         require_idempotency_key=False,
         webhook_secret=None,
+        latency=0.0,
     ):
         self.host = host
+        self.latency = float(latency or 0)
         self.port = port
         self.api_key = api_key
         self.verbose = verbose
@@ -813,7 +830,16 @@ class ApPlatformServer:
         return stored
 
     def fail_next(
-        self, count=1, status=None, retry_after=None, body=None, path_prefix=None, delay=None, reset=False
+        self,
+        count=1,
+        status=None,
+        retry_after=None,
+        body=None,
+        path_prefix=None,
+        delay=None,
+        reset=False,
+        headers=None,
+        truncate=False,
     ):
         """Program a fault for the next ``count`` requests (those whose path starts with ``path_prefix``).
 
@@ -823,7 +849,9 @@ class ApPlatformServer:
         * ``delay`` seconds: wait before answering, for client timeouts. With a ``status`` the fault answer
           follows the wait; without one the request is then processed normally (it takes effect even though
           the client may have given up);
-        * ``reset=True``: close the TCP connection with a reset, without answering (after ``delay`` if any).
+        * ``reset=True``: close the TCP connection with a reset, without answering (after ``delay`` if any);
+        * ``headers``: extra response headers, e.g. ``status=302, headers={"Location": other_url}``;
+        * ``truncate=True``: announce the whole body (Content-Length) but send half of it, then reset.
 
         Faults apply before authentication and in the order they were programmed; a faulted request is not
         processed and does not consume its ``Idempotency-Key``. Calls accumulate; ``clear()`` drops them.
@@ -831,7 +859,11 @@ class ApPlatformServer:
         if count < 1:
             return
         with self.lock:
-            self._faults.append(_Fault(count, status, retry_after, body, path_prefix, delay, bool(reset)))
+            self._faults.append(
+                _Fault(
+                    count, status, retry_after, body, path_prefix, delay, bool(reset), headers, bool(truncate)
+                )
+            )
 
     def clear(self):
         """Forget all state: documents, logs, idempotency keys, sent webhooks and pending faults."""
@@ -1023,7 +1055,12 @@ def _load_json(path):
 
 def _cmd_serve(args) -> int:
     server = ApPlatformServer(
-        args.host, args.port, args.api_key or None, verbose=True, webhook_secret=args.webhook_secret or None
+        args.host,
+        args.port,
+        args.api_key or None,
+        verbose=True,
+        webhook_secret=args.webhook_secret or None,
+        latency=args.latency,
     )
     for seed in args.seed or []:
         documents = _load_json(seed)
@@ -1087,6 +1124,9 @@ def main(argv=None) -> int:
         "--webhook-secret",
         default=os.environ.get("AP_WEBHOOK_SECRET"),
         help="whsec_... secret kept as the server's default webhook secret",
+    )
+    serve.add_argument(
+        "--latency", type=float, default=0.0, help="seconds every API answer waits (a slow platform)"
     )
     serve.add_argument(
         "--seed",

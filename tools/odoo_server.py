@@ -29,6 +29,15 @@ def odoo_bin():
     return str(launcher)
 
 
+class ServerURL(str):
+    """The server's URL; ``process`` is its master process (the leader of its own process group, so that
+    ``os.killpg(url.process.pid, signal.SIGKILL)`` kills the master and every worker at once) and
+    ``log_path`` its log file."""
+
+    process = None
+    log_path = None
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -77,8 +86,9 @@ def odoo_server(
         *extra_args,
     ]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    url = ServerURL(f"http://127.0.0.1:{port}")
+    url.process, url.log_path = process, log.name
     try:
         deadline = time.monotonic() + startup_timeout
         while True:

@@ -28,6 +28,11 @@ export class ApSyncOverview extends Component {
         this.state.loading = false;
     }
 
+    /** Scheduled actions of the module that keep failing or being killed at their time limit. */
+    get failingCrons() {
+        return (this.state.data.crons || []).filter((cron) => cron.failing);
+    }
+
     formatDate(value) {
         if (!value) {
             return _t("never");
