@@ -1,1 +1,1 @@
-from . import ap_platform_rotate_secret, ap_staging_override, ap_sync_exception_resolve
+from . import ap_governance_wizards, ap_platform_rotate_secret, ap_staging_override, ap_sync_exception_resolve
