@@ -395,7 +395,7 @@ class ApPlatform(models.Model):
         return values
 
     # ------------------------------------------------------------------ outbound HTTP
-    def _check_outbound_allowed(self):
+    def _check_outbound_allowed(self, event_type=None):
         """Hook: raise a permanent PlatformCallError when this platform must not be called now."""
 
     def _get_request_headers(self, idempotency_key=None):
@@ -425,7 +425,7 @@ class ApPlatform(models.Model):
         (``transient=True``) on timeouts and connection errors. The caller decides what a status means.
         """
         self.ensure_one()
-        self._check_outbound_allowed()  # environment guard and shadow mode (ap_platform_governance)
+        self._check_outbound_allowed(event_type)  # environment guard and shadow mode (ap_platform_governance)
         if not self.base_url:
             raise PlatformCallError(_("Platform %s has no base URL.", self.display_name))
         url = self.base_url.rstrip("/") + path

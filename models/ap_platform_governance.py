@@ -139,8 +139,11 @@ class ApPlatform(models.Model):
         row = self.env.cr.fetchone()
         return bool(row and row[0] and row[0].lower() not in ("false", "0"))
 
-    def _get_outbound_block(self):
-        """Why this platform must not be called from this database now, or False."""
+    def _get_outbound_block(self, event_type=None):
+        """Why this platform must not be called from this database now, or False.
+
+        In shadow mode the one call allowed is the scheduled pull (``event_type`` "pull"): it only reads
+        the platform's approved invoices, so that a pulled platform can be rehearsed too."""
         self.ensure_one()
         if self.neutralized:
             return _(
@@ -148,7 +151,7 @@ class ApPlatform(models.Model):
                 "credentials.",
                 self.display_name,
             )
-        if self.shadow_mode:
+        if self.shadow_mode and event_type != "pull":
             return _("Platform %s is in shadow mode: nothing is sent to it.", self.display_name)
         if self.environment == "production":
             if self._is_database_neutralized():
@@ -170,9 +173,10 @@ class ApPlatform(models.Model):
                 )
         return False
 
-    def _check_outbound_allowed(self):
+    def _check_outbound_allowed(self, event_type=None):
         """Raise a permanent :class:`PlatformCallError` when this platform must not be called."""
-        reason = self._get_outbound_block()
+        super()._check_outbound_allowed(event_type)
+        reason = self._get_outbound_block(event_type)
         if reason:
             raise PlatformCallError(reason, transient=False)
 

@@ -382,6 +382,10 @@ class TestShadowModeAndScope(GovernanceCase):
         self.assertFalse(self.env["ap.sync.exception"].search([("staging_id", "in", (good | unknown).ids)]))
         self.assertFalse(self.env["ap.sync.outbox"].search([("platform_id", "=", self.platform.id)]))
         self.assertEqual(self.server.requests_log, [], "no outbound call")
+        self.assertIn("shadow mode", self.platform._get_outbound_block())
+        self.assertFalse(
+            self.platform._get_outbound_block("pull"), "a pulled platform is read, never written to"
+        )
         action = self.env.ref("account_ap_sync.action_ap_shadow_outcomes")
         report = self.env["ap.invoice.staging"].search(ast.literal_eval(action.domain))
         self.assertEqual(report & (good | unknown), good | unknown)
