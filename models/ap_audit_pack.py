@@ -307,8 +307,8 @@ class ApAuditPack(models.AbstractModel):
 
     @api.model
     def _report_values(self, moves):
-        """QWeb report values: one pack per bill, pretty JSON for the payload and the outbox payloads."""
-        packs = []
+        """QWeb report values: the pack of each bill by id, with the payload pretty-printed."""
+        packs = {}
         for move in moves:
             data = self._get_data(move)
             try:
@@ -317,7 +317,7 @@ class ApAuditPack(models.AbstractModel):
                 )
             except ValueError:
                 data["payload"]["pretty"] = data["payload"]["as_received"]
-            packs.append({"move": move, "data": data})
+            packs[move.id] = data
         return packs
 
 

@@ -29,11 +29,16 @@ API_KEY = "neutralize-check-key"
 CODE = "neutralize_check"
 
 
+_CONFIGURED = []
+
+
 def odoo_env(config, database):
     import odoo
     from odoo.tools import config as odoo_config
 
-    odoo_config.parse_config(["-c", config, "-d", database])
+    if not _CONFIGURED:  # Odoo's configuration is parsed once per process
+        odoo_config.parse_config(["-c", config])
+        _CONFIGURED.append(config)
     registry = odoo.modules.registry.Registry(database)
     return odoo, registry
 
@@ -70,14 +75,14 @@ def main():
         checks["source: test connection"] = run_in_env(args.config, args.database, setup)
         checks["source: calls made"] = len(server.requests_log)
         server.clear()
-        drop = [python, "-m", "odoo", "-c", args.config, "db", "drop", copy]
+        drop = [python, "-m", "odoo", "db", "-c", args.config, "drop", copy]
         subprocess.run(drop, capture_output=True, check=False)
         subprocess.run(
-            [python, "-m", "odoo", "-c", args.config, "db", "duplicate", args.database, copy],
+            [python, "-m", "odoo", "db", "-c", args.config, "duplicate", args.database, copy],
             check=True, capture_output=True,
         )  # fmt: skip
         neutralize = subprocess.run(
-            [python, "-m", "odoo", "-c", args.config, "neutralize", "-d", copy],
+            [python, "-m", "odoo", "neutralize", "-c", args.config, "-d", copy],
             capture_output=True,
             text=True,
             check=False,

@@ -1,4 +1,4 @@
-from odoo import _, fields, models
+from odoo import _, api, fields, models
 
 
 class ApPostingOverride(models.TransientModel):
@@ -11,6 +11,7 @@ class ApPostingOverride(models.TransientModel):
     problems = fields.Text(compute="_compute_problems", string="Differences")
     reason = fields.Text(required=True, help="Kept on the bill, in its chatter and in its audit pack.")
 
+    @api.depends("move_ids")
     def _compute_problems(self):
         for wizard in self:
             wizard.problems = "\n\n".join(
