@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
 from ap_platform_server import ApPlatformServer, make_invoice, sign_headers  # noqa: E402
-from odoo_server import odoo_server  # noqa: E402
+from odoo_server import odoo_bin, odoo_server  # noqa: E402
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 API_KEY = "neutralize-check-key"
@@ -60,7 +60,7 @@ def main():
     parser.add_argument("--config", default=str(ROOT / "odoo.conf"))
     args = parser.parse_args()
     copy = f"{args.database}_neutralized"
-    python = sys.executable
+    odoo = odoo_bin()  # the launcher make setup writes (see tools/odoo_server.py)
     checks = {}
     with ApPlatformServer(api_key=API_KEY) as server:
 
@@ -75,14 +75,14 @@ def main():
         checks["source: test connection"] = run_in_env(args.config, args.database, setup)
         checks["source: calls made"] = len(server.requests_log)
         server.clear()
-        drop = [python, "-m", "odoo", "db", "-c", args.config, "drop", copy]
+        drop = [odoo, "db", "-c", args.config, "drop", copy]
         subprocess.run(drop, capture_output=True, check=False)
         subprocess.run(
-            [python, "-m", "odoo", "db", "-c", args.config, "duplicate", args.database, copy],
+            [odoo, "db", "-c", args.config, "duplicate", args.database, copy],
             check=True, capture_output=True,
         )  # fmt: skip
         neutralize = subprocess.run(
-            [python, "-m", "odoo", "neutralize", "-c", args.config, "-d", copy],
+            [odoo, "neutralize", "-c", args.config, "-d", copy],
             capture_output=True,
             text=True,
             check=False,
