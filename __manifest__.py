@@ -38,6 +38,8 @@
         "views/account_move_views.xml",
         "views/ap_sync_menus.xml",
         "views/ap_sync_operations_views.xml",
+        "views/ap_governance_views.xml",
+        "report/ap_audit_pack_report.xml",
     ],
     "assets": {
         "web.assets_backend": [

@@ -1,1 +1,1 @@
-from . import runbooks, webhook
+from . import runbooks, webhook, webhook_guard

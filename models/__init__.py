@@ -1,12 +1,16 @@
 from . import (
     account_move,
+    account_move_gate,
+    ap_audit_pack,
     ap_input_mixin,  # sorts before the models inheriting it: defined first
     ap_invoice_staging,
     ap_invoice_staging_line,
     ap_invoice_staging_ops,
     ap_invoice_staging_process,
+    ap_invoice_staging_rollout,  # after _process: overrides its steps
     ap_platform,
     ap_platform_demo,
+    ap_platform_governance,
     ap_platform_ops,
     ap_platform_pull,
     ap_platform_secret,
@@ -20,6 +24,7 @@ from . import (
     ap_sync_mapping,
     ap_sync_metric,
     ap_sync_outbox,
+    ap_sync_outbox_guard,
     ap_sync_outbox_ops,
     ap_sync_policy,
     ap_sync_priority_rule,

@@ -26,6 +26,8 @@ STATES = [
     ("rejected", "Rejected"),
     ("cancelled", "Cancelled"),
     ("duplicate", "Duplicate"),
+    ("out_of_scope", "Out of Scope"),
+    ("shadow", "Shadow Run"),
 ]
 # The state map: where each state may go. Anything else is refused (no silent move backwards).
 STATE_TRANSITIONS = {
@@ -39,7 +41,14 @@ STATE_TRANSITIONS = {
     "rejected": {"received"},
     "cancelled": set(),
     "duplicate": {"received"},
+    # Governance (issue 14): outside the rollout scope, or rehearsed in shadow mode; both wait to be
+    # processed for real (back to received) and may still be cancelled by the platform.
+    "out_of_scope": {"received", "cancelled"},
+    "shadow": {"received", "cancelled"},
 }
+for _state in ("received", "validated", "exception"):
+    STATE_TRANSITIONS[_state] |= {"out_of_scope", "shadow"}
+STATE_TRANSITIONS["matched"] |= {"shadow"}
 # Exception types that flag a record (or a message) without stopping its processing.
 FLAG_TYPES = ("changed_after_billing", "voided_after_billing", "delivery_failed")
 # States in which the document has a bill: an upstream change is flagged, never applied.

@@ -548,6 +548,9 @@ class ApPlatform(models.Model):
         self.ensure_one()
         return self.base_url.rstrip("/") + path
 
+    def _check_outbound_allowed(self, event_type=None):
+        """Hook: raise a permanent PlatformCallError when this platform must not be called now."""
+
     def _get_request_headers(self, idempotency_key=None):
         self.ensure_one()
         headers = {"Accept": "application/json", "User-Agent": "odoo-account_ap_sync/1.0"}
@@ -609,6 +612,18 @@ class ApPlatform(models.Model):
         self.ensure_one()
         if not calls:
             return []
+        # Environment guard and shadow mode (ap_platform_governance): a refused call gets its error and
+        # is not sent, nor logged; the others go out as usual.
+        blocked = {}
+        for index, call in enumerate(calls):
+            try:
+                self._check_outbound_allowed(call.get("event_type"))
+            except PlatformCallError as exc:
+                blocked[index] = exc
+        if blocked:
+            rest = [call for index, call in enumerate(calls) if index not in blocked]
+            answers = iter(self._call_many(rest, deferred_logs=deferred_logs) if rest else [])
+            return [blocked[index] if index in blocked else next(answers) for index in range(len(calls))]
         if not self.base_url:
             error = PlatformCallError(_("Platform %s has no base URL.", self.display_name))
             return [error for _call in calls]

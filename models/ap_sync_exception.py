@@ -302,7 +302,8 @@ class ApSyncException(models.Model):
                 for name in vals
                 if name not in USER_WRITABLE and not name.startswith(("message_", "activity_"))
             }
-            if forged or vals.get("state", "open") not in OPEN_STATES:
+            reopened = "state" in vals and any(record.state not in OPEN_STATES for record in self)
+            if forged or reopened or vals.get("state", "open") not in OPEN_STATES:
                 raise UserError(
                     _("An exception is resolved or ignored through its actions, which keep the reason: "
                       "%s cannot be written directly.", ", ".join(sorted(forged)) or _("its state"))

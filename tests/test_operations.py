@@ -208,7 +208,7 @@ class TestOperations(BillPipelineCase):
         staging._process()
         self.assertTrue(staging.bill_created_at)
         staging.move_id.invoice_date = staging.issue_date
-        staging.move_id.action_post()
+        staging.move_id.with_user(self.ap_user_a).action_post()  # a person posts (the system user never does)
         self.assertEqual(staging.state, "posted")
         self.assertTrue(staging.posted_at)
         self.assertTrue(staging.approved_on_platform_at, "approval.approved_at parsed")

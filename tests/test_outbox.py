@@ -58,7 +58,7 @@ class TestOutbox(BillPipelineCase):
         self.assertEqual(self.outbox().mapped("status"), ["bill_created"])
         self.assertEqual(self.server.requests_log, [], "nothing is sent inside the business transaction")
         bill = staging.move_id
-        bill.action_post()
+        bill.with_user(self.ap_user_a).action_post()  # a person posts (the system user never does)
         self.assertEqual(staging.state, "posted")
         payment = (
             self.env["account.payment.register"]

@@ -65,6 +65,18 @@ class TestExceptionQueueTours(BillPipelineCase, HttpCase):
         self.assertEqual(staging.variance_override_uid, self.manager)
         self.assertEqual(staging.variance_override_reason, "Price increase agreed with the vendor on 3 Nov")
 
+    def test_manager_overrides_the_posting_gate_with_a_reason(self):
+        staging = self.process(self.stage(doc_id="tour_gate", number="TOUR-GATE-1"))
+        bill = staging.move_id
+        bill.invoice_line_ids[0].price_unit = 13.00  # approved: 10 x 12.50
+        self.assertTrue(bill.ap_gate_problems)
+        url = f"/odoo/action-account.action_move_in_invoice_type/{bill.id}"
+        self.start_tour(url, "account_ap_sync_posting_gate_override", login=self.manager.login, timeout=180)
+        self.assertEqual(bill.state, "posted")
+        self.assertEqual(bill.ap_gate_override_uid, self.manager)
+        self.assertEqual(bill.ap_gate_override_reason, "Freight agreed with the vendor on 3 Nov")
+        self.assertEqual(bill.ap_posted_by, self.manager)
+
     def test_screenshots_of_queue_form_and_overview(self):
         for number in ("SHOT-1", "SHOT-2", "SHOT-3"):
             self.unknown_vendor_invoice(number)

@@ -62,6 +62,8 @@ command -v pg_config >/dev/null || need_pkgs+=(libpq-dev)
 # Headless Chromium for Odoo's browser tests (tours), from Debian's packages.
 command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null \
   || need_pkgs+=(chromium)
+# wkhtmltopdf renders the audit pack (and every Odoo report) as PDF.
+command -v wkhtmltopdf >/dev/null || need_pkgs+=(wkhtmltopdf)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   command -v apt-get >/dev/null || die "missing system packages: ${need_pkgs[*]} (install the PostgreSQL server, libpq development files and Chromium)."
   say "Installing system packages: ${need_pkgs[*]}"
