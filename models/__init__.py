@@ -7,6 +7,7 @@ from . import (
     ap_platform,
     ap_platform_demo,
     ap_platform_ops,
+    ap_platform_provider,
     ap_platform_pull,
     ap_platform_secret,
     ap_sync_close_window,

@@ -14,7 +14,6 @@ from decimal import Decimal
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError
 
-from ..exceptions import PlatformCallError
 from .ap_invoice_staging import document_digest, to_decimal
 
 _logger = logging.getLogger(__name__)
@@ -482,23 +481,10 @@ class ApInvoiceStaging(models.Model):
             )
         if not self.platform_id.verify_approval:
             return None
-        try:
-            response = self.platform_id._call(
-                "GET",
-                f"/invoices/{self.document_id}",
-                event_type="verify_approval",
-                log_values={"staging_id": self.id},
-            )
-        except PlatformCallError as exc:
-            return "approval_not_confirmed", _("The approval could not be confirmed: %s", exc.args[0])
-        if not response.ok:
-            return "approval_not_confirmed", _(
-                "The platform answered HTTP %s when asked to confirm the approval.", response.status_code
-            )
-        try:
-            current = response.json()
-        except ValueError:
-            return "approval_not_confirmed", _("The platform's answer is not JSON.")
+        # The platform's provider fetches its current version (generic: GET /invoices/{id}).
+        current, problem = self.platform_id._fetch_document(self)
+        if problem:
+            return "approval_not_confirmed", problem
         status = ((current.get("approval") or {}).get("status") or "").lower()
         if status != "approved":
             return "approval_not_confirmed", _(
@@ -689,10 +675,10 @@ class ApInvoiceStaging(models.Model):
                 "payment_date": payment_date.isoformat() if payment_date else None,
                 "message": message or None,
             }
-            self.env["ap.sync.outbox"]._enqueue(
-                record.platform_id, "erp_status", "POST", f"/invoices/{record.document_id}/erp-status",
-                {key: value for key, value in payload.items() if value is not None},
-                document_key=f"invoice:{record.document_id}", source=move or record, staging=record, status=status,
+            self.env["ap.sync.outbox"]._enqueue_message(
+                record.platform_id, "erp_status", {key: value for key, value in payload.items() if value is not None},
+                record.document_id, document_key=f"invoice:{record.document_id}", source=move or record,
+                staging=record, status=status,
             )  # fmt: skip
 
     def action_reject_to_platform(self, reason):

@@ -96,6 +96,14 @@ class ApPlatform(models.Model):
     )
     sequence = fields.Integer(default=10)
     active = fields.Boolean(default=True, tracking=True)
+    provider = fields.Selection(
+        [("generic", "Generic (AP Sync contract)")],
+        required=True,
+        default="generic",
+        tracking=True,
+        help="Which platform this is, and so how its webhooks are verified and read, how Odoo authenticates "
+        "and which calls it makes. Generic: a platform speaking this module's own contract (docs/contract.md).",
+    )
     company_id = fields.Many2one(
         "res.company", required=True, index=True, default=lambda self: self.env.company, tracking=True
     )
@@ -313,13 +321,19 @@ class ApPlatform(models.Model):
             value = platform[kind]
             if not value:
                 continue
-            value = self._check_webhook_secret_format(value) if webhook_format else value.strip()
+            value = platform._check_webhook_secret_format(value) if webhook_format else value.strip()
             self.env["ap.platform.secret"]._set(platform, kind, value)
             platform.message_post(body=message)
 
-    @api.model
     def _check_webhook_secret_format(self, secret):
+        """Provider hook: the webhook secret, cleaned, or a UserError saying what is expected.
+
+        Generic: a Standard Webhooks secret (``whsec_`` + base64). Other providers override it."""
         secret = (secret or "").strip()
+        if self and self[:1].provider != "generic":
+            if not secret:
+                raise UserError(_("The webhook secret is empty."))
+            return secret
         try:
             Webhook(secret)
         except Exception as exc:
@@ -396,6 +410,8 @@ class ApPlatform(models.Model):
 
     # ------------------------------------------------------------------ outbound HTTP
     def _get_request_headers(self, idempotency_key=None):
+        """Headers of one outbound call. Providers override it for their authentication (guarded by
+        ``provider``); the generic provider sends the stored API key as a Bearer token."""
         self.ensure_one()
         headers = {"Accept": "application/json", "User-Agent": "odoo-account_ap_sync/1.0"}
         api_key = self._get_api_key()
@@ -404,6 +420,16 @@ class ApPlatform(models.Model):
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
         return headers
+
+    def _get_url(self, path):
+        """The absolute URL of ``path`` (relative to the base URL)."""
+        self.ensure_one()
+        return self.base_url.rstrip("/") + path
+
+    def _handle_unauthorized(self, response):
+        """Provider hook, called once when a call is answered 401: return True to send it again with
+        fresh headers (e.g. after logging in again). The generic provider's API key does not expire."""
+        return False
 
     def _call(
         self,
@@ -424,7 +450,7 @@ class ApPlatform(models.Model):
         self.ensure_one()
         if not self.base_url:
             raise PlatformCallError(_("Platform %s has no base URL.", self.display_name))
-        url = self.base_url.rstrip("/") + path
+        url = self._get_url(path)
         headers = self._get_request_headers(idempotency_key)
         started = time.monotonic()
         response = error = None
@@ -437,6 +463,15 @@ class ApPlatform(models.Model):
                 json=payload,
                 headers=headers,
             )
+            if response.status_code == 401 and self._handle_unauthorized(response):
+                # Once: the provider refreshed its credentials (e.g. a new session token).
+                response = _http_session().request(
+                    method,
+                    url,
+                    params=params,
+                    json=payload,
+                    headers=self._get_request_headers(idempotency_key),
+                )
         except requests.Timeout as exc:
             error = PlatformCallError(_("Timeout calling %s %s", method, path), transient=True)
             error.__cause__ = exc
@@ -484,26 +519,7 @@ class ApPlatform(models.Model):
         self.check_access("write")
         if not self.base_url:
             raise UserError(_("Set the base URL of the platform first."))
-        try:
-            response = self._call(
-                "GET", "/invoices", params={"status": "approved", "limit": 1}, event_type="test_connection"
-            )
-        except PlatformCallError as exc:
-            ok, message = False, exc.args[0]
-        else:
-            ok = response.ok
-            if ok:
-                message = _("Connection OK: HTTP %(status)s.", status=response.status_code)
-            elif response.status_code in (401, 403):
-                message = _(
-                    "The platform refused the API key (HTTP %(status)s).", status=response.status_code
-                )
-            else:
-                message = _(
-                    "The platform answered HTTP %(status)s: %(reason)s",
-                    status=response.status_code,
-                    reason=scrub_text(response.text[:300], self._secret_values()) or response.reason,
-                )
+        ok, message = self._test_connection()
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
@@ -514,6 +530,27 @@ class ApPlatform(models.Model):
                 "sticky": not ok,
             },
         }
+
+    def _test_connection(self):
+        """Provider hook: ``(ok, readable message)`` of one harmless call to the platform."""
+        self.ensure_one()
+        try:
+            response = self._call(
+                "GET", "/invoices", params={"status": "approved", "limit": 1}, event_type="test_connection"
+            )
+        except PlatformCallError as exc:
+            return False, exc.args[0]
+        if response.ok:
+            return True, _("Connection OK: HTTP %(status)s.", status=response.status_code)
+        if response.status_code in (401, 403):
+            return False, _(
+                "The platform refused the API key (HTTP %(status)s).", status=response.status_code
+            )
+        return False, _(
+            "The platform answered HTTP %(status)s: %(reason)s",
+            status=response.status_code,
+            reason=scrub_text(response.text[:300], self._secret_values()) or response.reason,
+        )
 
     def action_open_rotate_secret(self):
         self.ensure_one()

@@ -4,19 +4,13 @@ from datetime import datetime, timedelta, timezone
 from odoo import _, api, fields, models
 
 from ..exceptions import PlatformCallError
-from ..utils import schema
 from .ap_invoice_staging import document_digest
-from .ap_platform import parse_retry_after
 from .ap_sync_event import ConcurrentIntake
 
 _logger = logging.getLogger(__name__)
 
 PULL_LOCK_NAMESPACE = 74201  # pg advisory lock class: one pull at a time per platform
 DEFAULT_PAGE_SIZE = 100
-
-
-def _iso(value):
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
 def _parse_iso(value):
@@ -77,35 +71,15 @@ class ApPlatform(models.Model):
         if not self.env.cr.fetchone()[0]:
             _logger.info("AP Sync pull %s: another pull is running, skipped", self.code)
             return False
-        params = {"status": "approved", "limit": page_size}
-        if self.pull_updated_since:
-            params["updated_since"] = _iso(self.pull_updated_since)
-        if self.pull_cursor:
-            params["cursor"] = self.pull_cursor
         try:
-            response = self._call("GET", "/invoices", params=params, event_type="pull")
+            page = self._list_documents(self.pull_cursor or None, page_size)
         except PlatformCallError as exc:
-            return self._pull_failed(str(exc.args[0]))
-        if not response.ok:
-            delay = (
-                parse_retry_after(response.headers.get("Retry-After"))
-                if response.status_code in (429, 503)
-                else None
-            )
-            return self._pull_failed(f"HTTP {response.status_code}", delay)
-        try:
-            page = response.json()
-            invoices = page["data"]
-            next_cursor = page.get("next_cursor")
-            if not isinstance(invoices, list):
-                raise TypeError("data is not a list")
-        except (ValueError, KeyError, TypeError) as exc:
-            return self._pull_failed(
-                _("The platform answered a page that is not {data, next_cursor}: %s", exc)
-            )
+            return self._pull_failed(str(exc.args[0]), exc.retry_after)
+        documents, next_cursor = page["documents"], page.get("next_cursor")
+        invoices = [document["data"] for document in documents]
         try:
             with self.env.cr.savepoint():
-                stored = self._pull_store(invoices)
+                stored = self._pull_store(invoices, raws=[document.get("raw") for document in documents])
         except ConcurrentIntake:
             # A webhook stored one of these documents at the same moment: try the page again in a new transaction.
             return True
@@ -136,23 +110,25 @@ class ApPlatform(models.Model):
         _logger.info("AP Sync pull %s failed (%s); next try in %s", self.code, message, wait)
         return False
 
-    def _pull_store(self, invoices):
-        """Store pulled invoices through the webhook's own intake path. Returns how many were new work."""
+    def _pull_store(self, invoices, raws=None):
+        """Store pulled invoices through the webhook's own intake path. Returns how many were new work.
+
+        ``raws``: the provider's own bytes of each invoice (kept as the raw payload), when it has them."""
         Event = self.env["ap.sync.event"]
         stored = 0
-        for item in invoices:
+        for index, item in enumerate(invoices):
             invoice = item if isinstance(item, dict) else {"invalid": item}
             envelope = {"type": "invoice.approved", "timestamp": invoice.get("updated_at"), "data": invoice}
-            raw = Event._serialize_envelope(envelope)
+            raw = (raws[index] if raws and index < len(raws) else None) or Event._serialize_envelope(envelope)
             version = invoice.get("updated_at") or document_digest(invoice)[:16]
             webhook_id = f"pull:{invoice.get('id')}:{version}"[:255]
-            errors = schema.validate_event_data("invoice.approved", invoice)
+            errors = self._validate_envelope(envelope)
             if errors:
                 self.env["ap.sync.log"]._log_call(
                     platform=self,
                     direction="inbound",
                     method="GET",
-                    endpoint="/invoices (pull)",
+                    endpoint="/invoices (pull)" if self.provider == "generic" else "pull",
                     event_type="invoice.approved",
                     event_id=webhook_id,
                     http_status=422,

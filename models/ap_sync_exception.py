@@ -16,6 +16,7 @@ from .ap_invoice_staging import FLAG_TYPES
 from .ap_invoice_staging_process import EXCEPTION_TYPES
 
 # Raised by the pipeline for a stopped record; the others flag a billed record or a dead message.
+# (Kept for imports; the method ``_get_pipeline_types`` is what the module uses.)
 PIPELINE_TYPES = {kind for kind, _label in EXCEPTION_TYPES} - set(FLAG_TYPES)
 VARIANCE_TYPES = {"price_variance", "quantity_variance", "receipt_missing"}
 OPEN_STATES = ("open", "in_progress")
@@ -174,6 +175,23 @@ class ApSyncException(models.Model):
         )
 
     @api.model
+    def _get_pipeline_types(self):
+        """Exception types raised by the pipeline for a stopped record (Retry now reruns them): every type
+        of the selection, including those added with ``selection_add``, except the flag types."""
+        kinds = {kind for kind, _label in self._fields["exception_type"]._description_selection(self.env)}
+        return kinds - set(self._get_flag_types())
+
+    @api.model
+    def _get_flag_types(self):
+        """Types that flag a billed record or a dead message without stopping processing."""
+        return tuple(FLAG_TYPES)
+
+    @api.model
+    def _get_severity(self, kind):
+        """Severity of a new exception of type ``kind`` (overridable)."""
+        return SEVERITY.get(kind, "low")
+
+    @api.model
     def _raise_for(self, kind, description, staging=None, outbox=None):
         """Open (or update) the exception of this record and type."""
         domain = [("exception_type", "=", kind), ("state", "in", ("open", "in_progress"))]
@@ -186,7 +204,7 @@ class ApSyncException(models.Model):
         source = staging or outbox
         record = self.sudo().with_context(mail_create_nolog=True).create({
             "exception_type": kind,
-            "severity": SEVERITY.get(kind, "low"),
+            "severity": self._get_severity(kind),
             "staging_id": staging.id if staging else False,
             "outbox_id": outbox.id if outbox else False,
             "company_id": source.company_id.id,
@@ -307,7 +325,8 @@ class ApSyncException(models.Model):
         if outbox:
             outbox.action_replay()
         # A flag on a billed record has nothing to rerun: a person decides (ignore or reject).
-        reruns = records.filtered(lambda r: r.staging_id and r.exception_type in PIPELINE_TYPES)
+        pipeline_types = self._get_pipeline_types()
+        reruns = records.filtered(lambda r: r.staging_id and r.exception_type in pipeline_types)
         for record in reruns:
             record.message_post(body=_("Retried by %s.", self.env.user.name))
         reruns._resume()
