@@ -37,6 +37,7 @@
         "views/account_move_views.xml",
         "views/ap_sync_menus.xml",
         "views/ap_sync_operations_views.xml",
+        "views/ap_platform_rossum_views.xml",
     ],
     "assets": {
         "web.assets_backend": [

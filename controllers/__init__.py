@@ -1,1 +1,1 @@
-from . import runbooks, webhook
+from . import rossum, runbooks, webhook

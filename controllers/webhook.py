@@ -43,7 +43,8 @@ class ApSyncWebhookController(http.Controller):
         started = time.monotonic()
         env = api.Environment(request.env.cr, SUPERUSER_ID, {"lang": "en_US"})
         httprequest = request.httprequest
-        context = {"platform": env["ap.platform"], "envelope": None, "body": None, "keep_body": False}
+        context = {"platform": env["ap.platform"], "envelope": None, "body": None, "keep_body": False,
+                   "base_url": httprequest.host_url.rstrip("/")}  # fmt: skip
         try:
             status, body = self._handle(env, platform_code, httprequest, context)
         except IntakeError as error:

@@ -9,6 +9,7 @@ from . import (
     ap_platform_ops,
     ap_platform_provider,
     ap_platform_pull,
+    ap_platform_rossum,
     ap_platform_secret,
     ap_sync_close_window,
     ap_sync_dashboard,

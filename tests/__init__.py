@@ -3,6 +3,7 @@ from . import (
     test_outbox,
     test_platform_security,
     test_processing_bill,
+    test_provider_rossum,
     test_pull,
     test_staging_security,
     test_ui_tours,
