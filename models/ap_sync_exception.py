@@ -178,7 +178,7 @@ class ApSyncException(models.Model):
     def _get_pipeline_types(self):
         """Exception types raised by the pipeline for a stopped record (Retry now reruns them): every type
         of the selection, including those added with ``selection_add``, except the flag types."""
-        kinds = {kind for kind, _label in self._fields["exception_type"]._description_selection(self.env)}
+        kinds = set(self._fields["exception_type"].get_values(self.env))
         return kinds - set(self._get_flag_types())
 
     @api.model

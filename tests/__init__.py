@@ -4,6 +4,7 @@ from . import (
     test_platform_security,
     test_processing_bill,
     test_provider_rossum,
+    test_provider_seam,
     test_pull,
     test_staging_security,
     test_ui_tours,
