@@ -472,6 +472,8 @@ class ApPlatform(models.Model):
                     json=payload,
                     headers=self._get_request_headers(idempotency_key),
                 )
+        except PlatformCallError as exc:  # the provider could not refresh its credentials
+            error = exc
         except requests.Timeout as exc:
             error = PlatformCallError(_("Timeout calling %s %s", method, path), transient=True)
             error.__cause__ = exc

@@ -554,7 +554,12 @@ class ApPlatformRossum(models.Model):
         staging = event.staging_id
         if staging.move_id:
             content = _("Bill %s created in Odoo.", staging.move_id.name or staging.move_id.display_name)
-            return 200, {"status": "done", "messages": [{"type": "info", "content": content}]}, {}
+            messages = [{"type": "info", "content": content}]
+            if staging.attention_required:
+                messages.append(
+                    {"type": "warning", "content": (staging.attention_reason or "")[:MESSAGE_LIMIT]}
+                )
+            return 200, {"status": "done", "messages": messages}, {}
         if not staging or staging.state in ("exception", "rejected", "cancelled", "duplicate"):
             reason = (
                 staging.exception_reason or staging.state_reason or staging.state
