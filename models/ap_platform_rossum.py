@@ -474,7 +474,10 @@ class ApPlatformRossum(models.Model):
         context["rossum_async"] = event == "annotation_content"
         content = annotation.get("content")
         if not isinstance(content, list):
-            content = self._rossum_fetch_content(_annotation_id(annotation))
+            content = self._rossum_fetch_content(_annotation_id(annotation), content)
+            if content is None:
+                detail = "the annotation content could not be read from Rossum"
+                raise IntakeError(424, {"error": "content_unavailable", "detail": detail})
         data = self._rossum_to_canonical(annotation, content)
         envelope = {"type": "invoice.approved", "timestamp": payload.get("timestamp"), "data": data}
         return [(message_id, envelope)]
@@ -683,21 +686,24 @@ class ApPlatformRossum(models.Model):
         data["approval"] = {"status": "approved" if status in APPROVED_STATUSES else (status or "unknown")}
         return data
 
-    def _rossum_fetch_content(self, annotation_id):
-        response = self._rossum_get(f"/v1/annotations/{annotation_id}/content", "rossum.content")
+    def _rossum_fetch_content(self, annotation_id, url=None, log_values=None):
+        """The content tree of an annotation (``GET /v1/annotations/{id}/content``, or the content URL
+        the annotation gives, when it is under the API root). None when Rossum does not give it."""
+        path = f"/v1/annotations/{annotation_id}/content"
+        if isinstance(url, str) and url.startswith(("http://", "https://")):
+            try:
+                path = self._rossum_relative(url)
+            except PlatformCallError:
+                pass  # another host: the documented path instead
+        response = self._rossum_get(path, "rossum.content", log_values)
         if response is None or not response.ok:
-            raise IntakeError(
-                502 if response is None else 424,
-                {
-                    "error": "content_unavailable",
-                    "detail": "the annotation content could not be read from Rossum",
-                },
-            )
+            return None
         try:
-            content = response.json().get("content")
-        except (ValueError, AttributeError):
-            content = None
-        return content if isinstance(content, list) else []
+            body = response.json()
+        except ValueError:
+            return None
+        content = body.get("content") if isinstance(body, dict) else body
+        return content if isinstance(content, list) else None
 
     def _rossum_get(self, path, event_type, log_values=None):
         """GET with one retry after a 429 (honouring Retry-After, at most 10 s). None on a transport error."""
@@ -789,22 +795,22 @@ class ApPlatformRossum(models.Model):
             annotation = response.json()
         except ValueError:
             return None, _("Rossum's answer is not JSON.")
-        status = (annotation or {}).get("status")
+        status = annotation.get("status") if isinstance(annotation, dict) else None
         if status not in APPROVED_STATUSES:
             return None, _(
                 "Rossum now says annotation %(id)s is %(status)s (not confirmed, exporting or exported).",
                 id=staging.document_id, status=status or "-",
             )  # fmt: skip
-        response = self._rossum_get(
-            f"/v1/annotations/{staging.document_id}/content", "verify_approval", log_values
-        )
-        if response is None or not response.ok:
-            return None, _("The content of annotation %s could not be read from Rossum.", staging.document_id)
-        try:
-            content = response.json().get("content")
-        except (ValueError, AttributeError):
-            content = None
-        return self._rossum_to_canonical(annotation, content if isinstance(content, list) else []), None
+        if not isinstance(annotation, dict):
+            return None, _("Rossum's answer is not an annotation.")
+        content = annotation.get("content")
+        if not isinstance(content, list):  # a URL (the API does not sideload on a single annotation)
+            content = self._rossum_fetch_content(staging.document_id, content, log_values)
+            if content is None:
+                return None, _(
+                    "The content of annotation %s could not be read from Rossum.", staging.document_id
+                )
+        return self._rossum_to_canonical(annotation, content), None
 
     # ------------------------------------------------------------------ outbound
     def _render_outbound(self, kind, payload, target=None, message=None):

@@ -20,7 +20,7 @@ VENDORS = [("Acme Supplies B.V.", "NL123456789B01"), ("Bright Office Furniture N
            ("Northwind IT Services GmbH", "DE129273398")]  # fmt: skip
 
 
-def build_annotations(count):
+def build_annotations(count, currency="eur"):
     rng = random.Random(7)
     annotations, kinds = [], {}
     for index in range(count):
@@ -30,7 +30,7 @@ def build_annotations(count):
                   "quantity": str(rng.randint(1, 9)), "unit_price": f"{rng.randint(500, 40000) / 100:.2f}",
                   "rate": "21"} for _n in range(rng.randint(1, 3))]  # fmt: skip
         kwargs = {"document_id": f"R-2026-{index + 1:04d}", "sender_name": name, "sender_vat_id": vat,
-                  "date_issue": f"2026-11-{rng.randint(1, 28):02d}", "lines": lines, "currency": "eur"}  # fmt: skip
+                  "date_issue": f"2026-11-{rng.randint(1, 28):02d}", "lines": lines, "currency": currency}  # fmt: skip
         kind = "clean"
         if index % 10 == 3:
             kind, kwargs["amount_total"] = "totals_do_not_tie", "1.00"
@@ -74,8 +74,9 @@ def run(registry, url, count=30, keep_running=False):
             })  # fmt: skip
             ok, message = platform._test_connection()
             platform_id = platform.id
+            currency = demo.company_id.currency_id.name.lower()  # Rossum's enum values are lower-case
         print(f"==> Fake Rossum on {rossum.url}; platform {CODE}: Test Connection: {message}", flush=True)
-        annotations, kinds = build_annotations(count)
+        annotations, kinds = build_annotations(count, currency)
         for annotation in annotations:
             rossum.add_annotation(annotation)
         answers, locations = {}, {}
