@@ -395,3 +395,14 @@ class TestRossumProvider(BillPipelineCase, HttpCase):
         payload = json.dumps(hook_payload("annotation_content", "export", fixture(1))).encode()
         self.assertTrue(sign("x", payload).startswith("sha256="))
         self.rplatform.webhook_secret = HOOK_SECRET
+
+    def test_approval_check_honours_429_retry_after(self):
+        annotation = fixture(314400, document_id="INV-R-1400")
+        body, headers = self.hook("annotation_content", "export", annotation)
+        self.post_hook(body, headers)
+        staging = self.stagings()
+        self.rossum.fail_next(status=429, retry_after=1, path_prefix="/api/v1/annotations/314400")
+        staging._process()
+        self.assertEqual(staging.state, "bill_created", staging.exception_reason)
+        gets = self.rossum.calls("GET", "/api/v1/annotations/314400")
+        self.assertGreaterEqual(gets[1]["at"] - gets[0]["at"], 1.0, "waited Retry-After before asking again")
