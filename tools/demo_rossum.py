@@ -60,6 +60,7 @@ def build_annotations(count, currency="eur"):
 def run(registry, url, count=30, keep_running=False):
     from odoo import SUPERUSER_ID, api
 
+    print(f"==> Odoo on {url}", flush=True)
     with RossumServer(username=LOGIN, password=PASSWORD) as rossum:
         rossum.add_queue(QUEUE, "Invoices EU")
         with registry.cursor() as cr:
