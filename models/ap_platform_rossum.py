@@ -781,6 +781,14 @@ class ApPlatformRossum(models.Model):
             raise PlatformCallError(_("Rossum's next link is outside the API root: not followed."))
         return path[len(base.path) :] + (f"?{target.query}" if target.query else "")
 
+    def _reconcile_fetch_page(self, updated_since=None, cursor=None, limit=100):
+        if self.provider != "rossum":
+            return super()._reconcile_fetch_page(updated_since=updated_since, cursor=cursor, limit=limit)
+        raise UserError(
+            _("Reconciliation with Rossum is not available yet: Rossum's queue export lists annotations, not "
+              "the erp statuses this reconciliation compares.")
+        )  # fmt: skip
+
     # ------------------------------------------------------------------ approval re-verification
     def _fetch_document(self, staging):
         if self.provider != "rossum":
