@@ -40,6 +40,7 @@
         "views/ap_sync_operations_views.xml",
         "views/ap_governance_views.xml",
         "report/ap_audit_pack_report.xml",
+        "views/ap_platform_rossum_views.xml",
     ],
     "assets": {
         "web.assets_backend": [

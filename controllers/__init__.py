@@ -1,1 +1,1 @@
-from . import runbooks, webhook, webhook_guard
+from . import rossum, runbooks, webhook, webhook_guard

@@ -1,4 +1,7 @@
-"""POST /ap_sync/webhook/<platform_code>: Standard Webhooks intake (contract section 1).
+"""POST /ap_sync/webhook/<platform_code>: webhook intake (contract section 1 for the generic provider).
+
+The platform's provider verifies the request, turns its payload into canonical envelopes and
+renders the answer (models/ap_platform_provider.py); this controller runs the steps around them.
 
 The request only verifies, validates, stores, answers and triggers processing: nothing else
 happens inside it. Every request, refused or not, leaves one sync-log entry; the raw body of an
@@ -7,11 +10,9 @@ authenticated request that is refused (400, 422) or fails (500) is kept with it.
 
 import json
 import logging
-import re
 import time
 
 from psycopg2 import errors as pg_errors
-from standardwebhooks.webhooks import Webhook
 
 from odoo import SUPERUSER_ID, api, http
 from odoo.exceptions import ValidationError
@@ -20,16 +21,14 @@ from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 
 from ..exceptions import IntakeError
 from ..models.ap_sync_event import ConcurrentIntake
-from ..utils import input_guard, schema
+from ..utils import input_guard
 
 _logger = logging.getLogger(__name__)
 RETRYABLE_ERRORS = (*PG_CONCURRENCY_EXCEPTIONS_TO_RETRY, pg_errors.ReadOnlySqlTransaction)
 
-TIMESTAMP_TOLERANCE = 300  # seconds, both ways
 MAX_INTAKE_ATTEMPTS = 5
 BODY_CACHE_KEY = "account_ap_sync.body"
 JSON_MIMETYPES = ("application/json",)
-WEBHOOK_ID_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
 class ApSyncWebhookController(http.Controller):
@@ -46,7 +45,8 @@ class ApSyncWebhookController(http.Controller):
         started = time.monotonic()
         env = api.Environment(request.env.cr, SUPERUSER_ID, {"lang": "en_US"})
         httprequest = request.httprequest
-        context = {"platform": env["ap.platform"], "envelope": None, "body": None, "keep_body": False}
+        context = {"platform": env["ap.platform"], "envelope": None, "body": None, "keep_body": False,
+                   "base_url": httprequest.host_url.rstrip("/")}  # fmt: skip
         try:
             status, body = self._handle(env, platform_code, httprequest, context)
         except IntakeError as error:
@@ -62,7 +62,11 @@ class ApSyncWebhookController(http.Controller):
             context["keep_body"] = True
         body = input_guard.clean(body)  # the answer is UTF-8 JSON whatever the request held
         self._log_request(env, platform_code, httprequest, status, body, context, started)
-        return request.make_json_response(body, status=status)
+        headers = {}
+        if context["platform"]:
+            # The provider's answer format (e.g. Rossum's {"messages": [...]}).
+            status, body, headers = context["platform"]._render_inbound_answer(status, body, context)
+        return request.make_json_response(body, status=status, headers=list(headers.items()) or None)
 
     # ------------------------------------------------------------------ steps (overridable)
     def _handle(self, env, platform_code, httprequest, context):
@@ -74,25 +78,31 @@ class ApSyncWebhookController(http.Controller):
         raw = self._read_body(httprequest, platform.max_payload_size)
         context["body"] = raw
         headers = {name.lower(): value for name, value in httprequest.headers.items()}
-        self._check_timestamp(headers)
-        text = self._check_signature(platform, raw, headers)
+        # The provider authenticates the request (Standard Webhooks for the generic provider).
+        message_id, text = platform._verify_inbound(headers, raw, context)
+        context["message_id"] = message_id
         context["keep_body"] = True  # authenticated from here on: keep what we refuse
-        webhook_id = headers["webhook-id"]
-        duplicate = env["ap.sync.event"]._find_duplicate(platform, webhook_id)
+        duplicate = env["ap.sync.event"]._find_duplicate(platform, message_id)
         if duplicate:
             context["event"] = duplicate
             context["keep_body"] = False
             return 200, duplicate._answer("duplicate")
-        envelope = self._parse_envelope(text)
-        context["envelope"] = envelope
-        if envelope["type"] == "ping":
+        items = platform._parse_inbound(text, headers, message_id, context)
+        if not items:
             context["keep_body"] = False
-            return 200, {"status": "ok", "event_id": webhook_id}
-        errors = schema.validate_event_data(envelope["type"], envelope["data"])
-        if errors:
-            raise IntakeError(422, {"error": "schema_violation", "errors": errors})
-        status, body, event = self._store(env, platform, webhook_id, envelope, raw)
-        context["event"] = event
+            return 200, {"status": "ignored", "event_id": message_id}
+        status, body = 200, {}
+        for webhook_id, envelope in items:
+            context["envelope"] = envelope
+            if envelope["type"] == "ping":
+                context["keep_body"] = False
+                status, body = 200, {"status": "ok", "event_id": webhook_id}
+                continue
+            errors = platform._validate_envelope(envelope)
+            if errors:
+                raise IntakeError(422, {"error": "schema_violation", "errors": errors})
+            status, body, event = self._store(env, platform, webhook_id, envelope, raw)
+            context["event"] = event
         context["keep_body"] = False
         return status, body
 
@@ -129,68 +139,6 @@ class ApSyncWebhookController(http.Controller):
             raise IntakeError(413, {"error": "payload_too_large", "limit": limit})
         httprequest.environ[BODY_CACHE_KEY] = raw
         return raw
-
-    def _check_timestamp(self, headers):
-        value = (headers.get("webhook-timestamp") or "").strip()
-        if not value:
-            raise IntakeError(
-                401, {"error": "invalid_timestamp", "detail": "webhook-timestamp header missing"}
-            )
-        if not value.isdigit() or len(value) > 12:
-            raise IntakeError(
-                401,
-                {"error": "invalid_timestamp", "detail": "webhook-timestamp must be integer Unix seconds"},
-            )
-        if abs(time.time() - int(value)) > TIMESTAMP_TOLERANCE:
-            raise IntakeError(
-                401,
-                {
-                    "error": "invalid_timestamp",
-                    "detail": f"timestamp outside the {TIMESTAMP_TOLERANCE} s tolerance",
-                },
-            )
-
-    def _check_signature(self, platform, raw, headers):
-        """Verify with the standardwebhooks library over the raw bytes; return the body as text."""
-        if not headers.get("webhook-signature", "").strip():
-            raise IntakeError(
-                401, {"error": "invalid_signature", "detail": "webhook-signature header missing"}
-            )
-        webhook_id = headers.get("webhook-id", "")
-        if not WEBHOOK_ID_PATTERN.match(webhook_id):
-            raise IntakeError(
-                401, {"error": "invalid_signature", "detail": "webhook-id header missing or malformed"}
-            )
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            # The library verifies text; a body that is not UTF-8 cannot be JSON either.
-            raise IntakeError(
-                400, {"error": "invalid_json", "detail": "the body is not valid UTF-8"}
-            ) from exc
-        secrets = platform._get_webhook_secrets()
-        if not secrets:
-            _logger.warning(
-                "AP Sync webhook %s: no webhook secret configured, request refused", platform.code
-            )
-        for secret in secrets:
-            try:
-                Webhook(secret).verify(text, headers, json_parse=False)
-            except Exception:  # the library raises several kinds of errors for a bad signature
-                continue
-            return text
-        raise IntakeError(401, {"error": "invalid_signature"})
-
-    def _parse_envelope(self, text):
-        # The input guard (shared by every provider): nesting limit, NUL and lone surrogates.
-        envelope = input_guard.load_json(text)
-        if not isinstance(envelope, dict):
-            raise IntakeError(400, {"error": "invalid_envelope", "detail": "the body must be a JSON object"})
-        errors = schema.validate("envelope", envelope)
-        if errors:
-            detail = "; ".join(f"{e['path'] or '/'}: {e['message']}" for e in errors)
-            raise IntakeError(400, {"error": "invalid_envelope", "detail": detail, "errors": errors})
-        return envelope
 
     def _store(self, env, platform, webhook_id, envelope, raw):
         """Store through the shared intake path; a concurrent winner means: new transaction, look again."""
@@ -233,7 +181,8 @@ class ApSyncWebhookController(http.Controller):
                 method=httprequest.method,
                 endpoint=f"/ap_sync/webhook/{platform_code}"[:255],
                 event_type=(envelope.get("type") if isinstance(envelope, dict) else None) or None,
-                event_id=(httprequest.headers.get("webhook-id") or "")[:255] or None,
+                event_id=(context.get("message_id") or httprequest.headers.get("webhook-id") or "")[:255]
+                or None,
                 http_status=status,
                 duration_ms=int((time.monotonic() - started) * 1000),
                 outcome=outcome,

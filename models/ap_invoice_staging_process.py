@@ -488,15 +488,10 @@ class ApInvoiceStaging(models.Model):
         answers = self.env.cr.cache.setdefault("ap_sync_approval_answers", {})
         for platform in self.platform_id:
             records = self.filtered(lambda r, p=platform: r.platform_id == p and r._needs_approval_call())
-            calls = [record._approval_call() for record in records]
-            for record, result in zip(records, platform._call_many(calls)):
+            calls = {record: platform._get_fetch_document_call(record) for record in records}
+            records = [record for record, call in calls.items() if call]  # other providers: in the step
+            for record, result in zip(records, platform._call_many([calls[r] for r in records])):
                 answers[record.id] = result
-
-    def _approval_call(self):
-        return {
-            "method": "GET", "path": f"/invoices/{self.document_id}", "event_type": "verify_approval",
-            "log_values": {"staging_id": self.id}, "raise_for_status": True, "expect_json": True,
-        }  # fmt: skip
 
     def _step_verify_approval(self):
         """Approved, and (with the platform's flag) confirmed by the platform just before billing.
@@ -510,20 +505,29 @@ class ApInvoiceStaging(models.Model):
             )
         if not self.platform_id.verify_approval:
             return None
+        platform = self.platform_id
         result = self.env.cr.cache.get("ap_sync_approval_answers", {}).pop(self.id, None)
         if result is None:
-            try:
-                result = self.platform_id._call(**self._approval_call())
-            except PlatformCallError as exc:
-                result = exc
-        if isinstance(result, PlatformCallError):
-            message = _("The approval could not be confirmed: %s", result.reason)
-            if result.transient:
-                return "approval_not_confirmed", message, result.retry_after or True
-            return "approval_not_confirmed", message
-        current = result.json()
-        if not isinstance(current, dict):
-            return "approval_not_confirmed", _("The platform's answer is not a JSON object.")
+            call = platform._get_fetch_document_call(self)
+            if call is None:
+                # The provider fetches in its own way (several calls, its own throttling).
+                current, problem = platform._fetch_document(self)
+                if problem:
+                    return "approval_not_confirmed", problem
+            else:
+                try:
+                    result = platform._call(**call)
+                except PlatformCallError as exc:
+                    result = exc
+        if result is not None:
+            if isinstance(result, PlatformCallError):
+                message = _("The approval could not be confirmed: %s", result.reason)
+                if result.transient:
+                    return "approval_not_confirmed", message, result.retry_after or True
+                return "approval_not_confirmed", message
+            current, problem = platform._read_fetched_document(self, result)
+            if problem:
+                return "approval_not_confirmed", problem
         status = ((current.get("approval") or {}).get("status") or "").lower()
         if status != "approved":
             return "approval_not_confirmed", _(
@@ -714,10 +718,10 @@ class ApInvoiceStaging(models.Model):
                 "payment_date": payment_date.isoformat() if payment_date else None,
                 "message": message or None,
             }
-            self.env["ap.sync.outbox"]._enqueue(
-                record.platform_id, "erp_status", "POST", f"/invoices/{record.document_id}/erp-status",
-                {key: value for key, value in payload.items() if value is not None},
-                document_key=f"invoice:{record.document_id}", source=move or record, staging=record, status=status,
+            self.env["ap.sync.outbox"]._enqueue_message(
+                record.platform_id, "erp_status", {key: value for key, value in payload.items() if value is not None},
+                record.document_id, document_key=f"invoice:{record.document_id}", source=move or record,
+                staging=record, status=status,
             )  # fmt: skip
 
     def action_reject_to_platform(self, reason):

@@ -219,6 +219,14 @@ class ApPlatform(models.Model):
     )
     sequence = fields.Integer(default=10)
     active = fields.Boolean(default=True, tracking=True)
+    provider = fields.Selection(
+        [("generic", "Generic (AP Sync contract)")],
+        required=True,
+        default="generic",
+        tracking=True,
+        help="Which platform this is, and so how its webhooks are verified and read, how Odoo authenticates "
+        "and which calls it makes. Generic: a platform speaking this module's own contract (docs/contract.md).",
+    )
     company_id = fields.Many2one(
         "res.company", required=True, index=True, default=lambda self: self.env.company, tracking=True
     )
@@ -461,13 +469,19 @@ class ApPlatform(models.Model):
             value = platform[kind]
             if not value:
                 continue
-            value = self._check_webhook_secret_format(value) if webhook_format else value.strip()
+            value = platform._check_webhook_secret_format(value) if webhook_format else value.strip()
             self.env["ap.platform.secret"]._set(platform, kind, value)
             platform.message_post(body=message)
 
-    @api.model
     def _check_webhook_secret_format(self, secret):
+        """Provider hook: the webhook secret, cleaned, or a UserError saying what is expected.
+
+        Generic: a Standard Webhooks secret (``whsec_`` + base64). Other providers override it."""
         secret = (secret or "").strip()
+        if self and self[:1].provider != "generic":
+            if not secret:
+                raise UserError(_("The webhook secret is empty."))
+            return secret
         try:
             Webhook(secret)
         except Exception as exc:
@@ -552,6 +566,8 @@ class ApPlatform(models.Model):
         """Hook: raise a permanent PlatformCallError when this platform must not be called now."""
 
     def _get_request_headers(self, idempotency_key=None):
+        """Headers of one outbound call. Providers override it for their authentication (guarded by
+        ``provider``); the generic provider sends the stored API key as a Bearer token."""
         self.ensure_one()
         headers = {"Accept": "application/json", "User-Agent": "odoo-account_ap_sync/1.0"}
         api_key = self._get_api_key()
@@ -560,6 +576,16 @@ class ApPlatform(models.Model):
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
         return headers
+
+    def _get_url(self, path):
+        """The absolute URL of ``path`` (relative to the base URL)."""
+        self.ensure_one()
+        return self.base_url.rstrip("/") + path
+
+    def _handle_unauthorized(self, response):
+        """Provider hook, called once when a call is answered 401: return True to send it again with
+        fresh headers (e.g. after logging in again). The generic provider's API key does not expire."""
+        return False
 
     def _call(
         self,
@@ -634,33 +660,59 @@ class ApPlatform(models.Model):
             left = deadline - time.monotonic()
             timeouts = (min(timeouts[0], max(left, 1)), min(timeouts[1], max(left, 1)))
         limit = self.max_response_size or DEFAULT_MAX_RESPONSE
-        prepared = [
-            {
-                "method": call["method"],
-                "url": self._get_url(call["path"]),
-                "params": call.get("params"),
-                "payload": call.get("payload"),
-                "headers": self._get_request_headers(call.get("idempotency_key")),
-                "timeouts": timeouts,
-                "limit": limit,
-            }
-            for call in calls
-        ]
-        concurrency = max(1, min(self.max_concurrent_calls or 1, len(prepared)))
-        if concurrency == 1:
-            outcomes = [_send_request(request) for request in prepared]
-        else:
-            outcomes = _send_concurrently(prepared, concurrency)
-        results, logs = [], []
-        for call, outcome in zip(calls, outcomes):
-            result, log_entry = self._interpret(call, outcome)
-            results.append(result)
+        results = [None] * len(calls)
+        prepared = []  # (index in calls, request)
+        for index, call in enumerate(calls):
+            try:
+                headers = self._get_request_headers(call.get("idempotency_key"))
+            except PlatformCallError as exc:  # the provider could not get its credentials (login refused)
+                results[index] = exc
+                continue
+            prepared.append((index, {
+                "method": call["method"], "url": self._get_url(call["path"]), "params": call.get("params"),
+                "payload": call.get("payload"), "headers": headers, "timeouts": timeouts, "limit": limit,
+            }))  # fmt: skip
+        outcomes = self._send_prepared([request for _index, request in prepared])
+        # A 401: the provider may refresh its credentials once for the whole batch (a new token or
+        # session, see _handle_unauthorized); then the refused calls go out again with fresh headers.
+        unauthorized = [
+            k for k, outcome in enumerate(outcomes)
+            if outcome["response"] is not None and outcome["response"].status_code == 401
+        ]  # fmt: skip
+        refresh_error = None
+        if unauthorized:
+            try:
+                refreshed = self._handle_unauthorized(outcomes[unauthorized[0]]["response"])
+                for k in unauthorized:
+                    index, request = prepared[k]
+                    request["headers"] = self._get_request_headers(calls[index].get("idempotency_key"))
+            except PlatformCallError as exc:  # the provider could not refresh its credentials
+                refreshed, refresh_error = False, exc
+            if refreshed:
+                again = self._send_prepared([prepared[k][1] for k in unauthorized])
+                for k, outcome in zip(unauthorized, again):
+                    outcomes[k] = outcome
+        logs = []
+        for k, ((index, _request), outcome) in enumerate(zip(prepared, outcomes)):
+            result, log_entry = self._interpret(calls[index], outcome)
+            if refresh_error is not None and k in unauthorized:
+                result = refresh_error
+            results[index] = result
             logs.append(log_entry)
         if deferred_logs is not None:
             deferred_logs.extend(logs)  # the caller writes a batch of entries at once
         else:
             self.env["ap.sync.log"]._log_calls(logs)
         return results
+
+    def _send_prepared(self, prepared):
+        """Send prepared requests, at most ``max_concurrent_calls`` at a time (no ``env`` access)."""
+        if not prepared:
+            return []
+        concurrency = max(1, min(self.max_concurrent_calls or 1, len(prepared)))
+        if concurrency == 1:
+            return [_send_request(request) for request in prepared]
+        return _send_concurrently(prepared, concurrency)
 
     def _interpret(self, call, outcome):
         """The result of one sent call (a response or a :class:`PlatformCallError`) and its log entry."""
@@ -794,26 +846,7 @@ class ApPlatform(models.Model):
         self.check_access("write")
         if not self.base_url:
             raise UserError(_("Set the base URL of the platform first."))
-        try:
-            response = self._call(
-                "GET", "/invoices", params={"status": "approved", "limit": 1}, event_type="test_connection"
-            )
-        except PlatformCallError as exc:
-            ok, message = False, exc.args[0]
-        else:
-            ok = response.ok
-            if ok:
-                message = _("Connection OK: HTTP %(status)s.", status=response.status_code)
-            elif response.status_code in (401, 403):
-                message = _(
-                    "The platform refused the API key (HTTP %(status)s).", status=response.status_code
-                )
-            else:
-                message = _(
-                    "The platform answered HTTP %(status)s: %(reason)s",
-                    status=response.status_code,
-                    reason=scrub_text(response.text[:300], self._secret_values()) or response.reason,
-                )
+        ok, message = self._test_connection()
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
@@ -824,6 +857,27 @@ class ApPlatform(models.Model):
                 "sticky": not ok,
             },
         }
+
+    def _test_connection(self):
+        """Provider hook: ``(ok, readable message)`` of one harmless call to the platform."""
+        self.ensure_one()
+        try:
+            response = self._call(
+                "GET", "/invoices", params={"status": "approved", "limit": 1}, event_type="test_connection"
+            )
+        except PlatformCallError as exc:
+            return False, exc.args[0]
+        if response.ok:
+            return True, _("Connection OK: HTTP %(status)s.", status=response.status_code)
+        if response.status_code in (401, 403):
+            return False, _(
+                "The platform refused the API key (HTTP %(status)s).", status=response.status_code
+            )
+        return False, _(
+            "The platform answered HTTP %(status)s: %(reason)s",
+            status=response.status_code,
+            reason=scrub_text(response.text[:300], self._secret_values()) or response.reason,
+        )
 
     def action_open_rotate_secret(self):
         self.ensure_one()

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 from odoo import _, api, fields, models
 
 from ..exceptions import IntakeError, PlatformCallError
-from ..utils import cron_budget, input_guard, schema
+from ..utils import cron_budget, input_guard
 from .ap_invoice_staging import document_digest
 from .ap_sync_event import ConcurrentIntake
 
@@ -17,10 +17,6 @@ DEFAULT_PAGE_SIZE = 100
 # document is refused on its own (the rest of the page is stored); a page deeper than this is unreadable.
 PAGE_MAX_DEPTH = 256
 MAX_CURSOR_LENGTH = 4096
-
-
-def _iso(value):
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
 def _parse_iso(value):
@@ -98,42 +94,15 @@ class ApPlatform(models.Model):
         if not self.env.cr.fetchone()[0]:
             _logger.info("AP Sync pull %s: another pull is running, skipped", self.code)
             return False
-        params = {"status": "approved", "limit": page_size}
-        if self.pull_updated_since:
-            params["updated_since"] = _iso(self.pull_updated_since)
-        if self.pull_cursor:
-            params["cursor"] = self.pull_cursor
         try:
-            response = self._call(
-                "GET", "/invoices", params=params, event_type="pull", raise_for_status=True, expect_json=True
-            )
+            page = self._list_documents(self.pull_cursor or None, page_size)
         except PlatformCallError as exc:
             return self._pull_failed(exc.reason, exc.retry_after if exc.transient else None)
-        try:
-            # The input guard, not response.json(): no RecursionError on a deep page; the strings of
-            # each document are checked one by one in _pull_store (one bad document, not the page).
-            page = input_guard.load_json(response.content, max_depth=PAGE_MAX_DEPTH, check_strings=False)
-            invoices = page["data"]
-            next_cursor = page.get("next_cursor")
-            if not isinstance(invoices, list):
-                raise TypeError("data is not a list")
-            if next_cursor is not None and not isinstance(next_cursor, str | int):
-                raise TypeError("next_cursor is not a string")
-            if next_cursor is not None:
-                next_cursor = str(next_cursor)
-                if input_guard.BAD_CHARS.search(next_cursor) or len(next_cursor) > MAX_CURSOR_LENGTH:
-                    raise ValueError("next_cursor holds characters or a length that cannot be stored")
-        except IntakeError as exc:
-            return self._pull_failed(
-                _("The platform answered a page that is not valid JSON: %s", exc.body.get("detail"))
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            return self._pull_failed(
-                _("The platform answered a page that is not {data, next_cursor}: %s", exc)
-            )
+        documents, next_cursor = page["documents"], page.get("next_cursor")
+        invoices = [document["data"] for document in documents]
         try:
             with self.env.cr.savepoint():
-                stored = self._pull_store(invoices)
+                stored = self._pull_store(invoices, raws=[document.get("raw") for document in documents])
         except ConcurrentIntake:
             # A webhook stored one of these documents at the same moment: try the page again in a new transaction.
             return True
@@ -164,9 +133,10 @@ class ApPlatform(models.Model):
         _logger.info("AP Sync pull %s failed (%s); next try in %s", self.code, message, wait)
         return False
 
-    def _pull_store(self, invoices):
+    def _pull_store(self, invoices, raws=None):
         """Store pulled invoices through the webhook's own intake path. Returns how many were new work.
 
+        ``raws``: the provider's own bytes of each invoice (kept as the raw payload), when it has them.
         A document refused at intake (not an object, NUL or lone surrogate, too deep, schema violation)
         is logged with its raw bytes and named by an exception; the rest of the page is stored.
         """
@@ -175,13 +145,15 @@ class ApPlatform(models.Model):
         for index, item in enumerate(invoices):
             invoice = item if isinstance(item, dict) else {"invalid": item}
             refusal = self._pull_check_document(item, index)
-            # A refused document is kept as an ASCII-escaped JSON text: any string fits.
             envelope = {"type": "invoice.approved", "timestamp": invoice.get("updated_at"), "data": item}
-            raw = (
-                json.dumps(envelope, separators=(",", ":"), default=str).encode()
-                if refusal
-                else Event._serialize_envelope(envelope)
-            )
+            raw = raws[index] if raws and index < len(raws) else None
+            if not raw:
+                # A refused document is kept as an ASCII-escaped JSON text: any string fits.
+                raw = (
+                    json.dumps(envelope, separators=(",", ":"), default=str).encode()
+                    if refusal
+                    else Event._serialize_envelope(envelope)
+                )
             webhook_id = self._pull_message_id(invoice)
             if refusal:
                 self._pull_refuse(invoice, index, webhook_id, raw, *refusal)
@@ -208,7 +180,7 @@ class ApPlatform(models.Model):
             input_guard.check_value(item)
         except IntakeError as exc:
             return exc.status, exc.body
-        errors = schema.validate_event_data("invoice.approved", item)
+        errors = self._validate_envelope({"type": "invoice.approved", "data": item})
         if errors:
             return 422, {"error": "schema_violation", "errors": errors}
         return None

@@ -9,6 +9,8 @@ SECRET_KINDS = [
     ("api_key", "API key"),
     ("webhook_secret", "Webhook secret"),
     ("webhook_secret_previous", "Previous webhook secret"),
+    ("api_password", "API password"),
+    ("session_token", "Session token"),  # a provider's login session, with its expiry
 ]
 
 

@@ -6,6 +6,8 @@ from psycopg2 import errors as pg_errors
 
 from odoo import api, fields, models
 
+from ..utils import schema
+
 _logger = logging.getLogger(__name__)
 
 
@@ -126,6 +128,12 @@ class ApSyncEvent(models.Model):
             "vendor.onboarding_requested": "_apply_vendor_request",
             "vendor.updated": "_apply_vendor_request",
         }
+
+    @api.model
+    def _get_event_schemas(self):
+        """Event type -> (schema name, version field or None) used to validate its data (overridable:
+        a module adding an event type adds its schema here)."""
+        return dict(schema.EVENT_SCHEMAS)
 
     @api.model
     def _serialize_envelope(self, envelope):

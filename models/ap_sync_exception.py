@@ -19,6 +19,7 @@ from .ap_invoice_staging_process import EXCEPTION_TYPES
 _logger = logging.getLogger(__name__)
 
 # Raised by the pipeline for a stopped record; the others flag a billed record or a dead message.
+# (Kept for imports; the method ``_get_pipeline_types`` is what the module uses.)
 PIPELINE_TYPES = {kind for kind, _label in EXCEPTION_TYPES} - set(FLAG_TYPES)
 VARIANCE_TYPES = {"price_variance", "quantity_variance", "receipt_missing"}
 OPEN_STATES = ("open", "in_progress")
@@ -213,6 +214,24 @@ class ApSyncException(models.Model):
         )
 
     @api.model
+    def _get_pipeline_types(self):
+        """Exception types raised by the pipeline for a stopped record (Retry now reruns them): the types
+        a staging record can stop at, including those added there with ``selection_add``, except the
+        flag types. Items about no record (refused at intake, a failing cron, an SLA) are not among them."""
+        kinds = set(self.env["ap.invoice.staging"]._fields["exception_type"].get_values(self.env))
+        return kinds - set(self._get_flag_types())
+
+    @api.model
+    def _get_flag_types(self):
+        """Types that flag a billed record or a dead message without stopping processing."""
+        return tuple(FLAG_TYPES)
+
+    @api.model
+    def _get_severity(self, kind):
+        """Severity of a new exception of type ``kind`` (overridable)."""
+        return SEVERITY.get(kind, "low")
+
+    @api.model
     def _raise_for(
         self, kind, description, staging=None, outbox=None, platform=None, document_ref=None, log=None
     ):
@@ -238,7 +257,7 @@ class ApSyncException(models.Model):
             return existing
         record = self.sudo().with_context(mail_create_nolog=True).create({
             "exception_type": kind,
-            "severity": SEVERITY.get(kind, "low"),
+            "severity": self._get_severity(kind),
             "staging_id": staging.id if staging else False,
             "outbox_id": outbox.id if outbox else False,
             "company_id": (staging or outbox or platform).company_id.id,
@@ -388,7 +407,8 @@ class ApSyncException(models.Model):
         if outbox:
             outbox.action_replay()
         # A flag on a billed record has nothing to rerun: a person decides (ignore or reject).
-        reruns = records.filtered(lambda r: r.staging_id and r.exception_type in PIPELINE_TYPES)
+        pipeline_types = self._get_pipeline_types()
+        reruns = records.filtered(lambda r: r.staging_id and r.exception_type in pipeline_types)
         for record in reruns:
             record.message_post(body=_("Retried by %s.", self.env.user.name))
         reruns._resume()

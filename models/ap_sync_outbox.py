@@ -23,7 +23,7 @@ STATES = [("pending", "Pending"), ("done", "Delivered"), ("dead", "Dead Letter")
 # Protected: set by the module only, never through a form or an import (cf. OCA queue_job).
 PROTECTED_FIELDS = {
     "idempotency_key", "payload", "method", "path", "platform_id", "document_key", "state", "attempts",
-    "next_attempt_at", "last_status", "last_error", "done_at", "kind",
+    "next_attempt_at", "last_status", "last_error", "done_at", "kind", "target",
 }  # fmt: skip
 
 
@@ -38,16 +38,28 @@ class ApSyncOutbox(models.Model):
     )
     company_id = fields.Many2one("res.company", required=True, index=True, readonly=True)
     kind = fields.Selection(
-        [("erp_status", "ERP status"), ("vendor", "Vendor"), ("purchase_order", "Purchase order")],
+        [
+            ("erp_status", "ERP status"),
+            ("vendor", "Vendor"),
+            ("purchase_order", "Purchase order"),
+            ("vendor_request", "Vendor request answer"),
+        ],
         required=True,
         readonly=True,
     )
     status = fields.Char(
         string="Status Sent", readonly=True, help="For erp-status messages: the status value."
     )
-    method = fields.Char(required=True, readonly=True)
-    path = fields.Char(required=True, readonly=True)
-    payload = fields.Json(readonly=True)
+    target = fields.Char(
+        readonly=True,
+        help="The platform's id of what the message is about (document, vendor, PO). With the kind and the "
+        "canonical payload, the platform's provider renders the call at each delivery.",
+    )
+    method = fields.Char(required=True, readonly=True, help="As rendered when the message was written.")
+    path = fields.Char(required=True, readonly=True, help="As rendered when the message was written.")
+    payload = fields.Json(
+        readonly=True, help="The canonical payload (the provider renders the body from it)."
+    )
     idempotency_key = fields.Char(
         required=True, readonly=True, copy=False, index=True, default=lambda self: str(uuid.uuid4())
     )
@@ -93,10 +105,32 @@ class ApSyncOutbox(models.Model):
 
     # ------------------------------------------------------------------ writing
     @api.model
-    def _enqueue(
-        self, platform, kind, method, path, payload, document_key, source=None, staging=None, status=None
+    def _enqueue_message(
+        self, platform, kind, payload, target, document_key, source=None, staging=None, status=None
     ):
-        """Write a message in the current transaction; it is sent after commit."""
+        """Write a message of ``kind`` with its canonical ``payload`` about ``target``; it is sent after
+        commit, rendered by the platform's provider at delivery. Returns the message, or an empty
+        recordset when the provider has no such call (nothing is queued then)."""
+        rendered = platform._render_outbound(kind, payload, target=target)
+        if rendered is None:
+            _logger.debug(
+                "AP Sync %s: provider %s has no call for %s messages", platform.code, platform.provider, kind
+            )
+            return self.browse()
+        return self._enqueue(
+            platform, kind, rendered["method"], rendered["path"], payload, document_key,
+            source=source, staging=staging, status=status, target=target,
+        )  # fmt: skip
+
+    @api.model
+    def _enqueue(
+        self, platform, kind, method, path, payload, document_key, source=None, staging=None, status=None,
+        target=None,
+    ):  # fmt: skip
+        """Write a message in the current transaction; it is sent after commit.
+
+        Without ``target``, ``method``/``path``/``payload`` are sent as given; with it, the provider
+        renders the call again at delivery (see ``_enqueue_message``)."""
         values = {
             "platform_id": platform.id,
             "company_id": platform.company_id.id,
@@ -104,6 +138,7 @@ class ApSyncOutbox(models.Model):
             "method": method,
             "path": path,
             "payload": payload,
+            "target": target or False,
             "document_key": document_key,
             "status": status,
             "staging_id": staging.id if staging else False,
@@ -189,10 +224,13 @@ class ApSyncOutbox(models.Model):
         if when and when > fields.Datetime.now():
             self.env.ref("account_ap_sync.ir_cron_ap_sync_deliver").sudo()._trigger(when)
 
-    def _delivery_call(self):
+    def _delivery_call(self, request=None):
+        """The :meth:`ap.platform._call` keywords that deliver this message, from the request its
+        provider renders now (see :meth:`_get_request`)."""
         self.ensure_one()
+        request = request or self._get_request()
         return {
-            "method": self.method, "path": self.path, "payload": self.payload,
+            "method": request["method"], "path": request["path"], "payload": request.get("payload"),
             "idempotency_key": self.idempotency_key, "event_type": f"outbox.{self.status or self.kind}",
             "log_values": {"staging_id": self.staging_id.id or None, "reference": f"OUT-{self.id}"},
             "raise_for_status": True,
@@ -203,11 +241,15 @@ class ApSyncOutbox(models.Model):
         sync-log entries and the delivered states are written per batch."""
         logs, delivered = [], {}
         for platform in self.platform_id:
-            to_send = self.browse()
+            to_send, calls = self.browse(), []
             for message in self.filtered(lambda m, p=platform: m.platform_id == p):
-                if not message._cancel_if_superseded():
+                if message._cancel_if_superseded():
+                    continue
+                request = message._get_request_or_cancel()
+                if request is not None:
                     to_send |= message
-            results = platform._call_many([m._delivery_call() for m in to_send], deferred_logs=logs)
+                    calls.append(message._delivery_call(request))
+            results = platform._call_many(calls, deferred_logs=logs)
             for message, result in zip(to_send, results):
                 status = message._record_answer(result, write_done=False)
                 if status:
@@ -238,8 +280,11 @@ class ApSyncOutbox(models.Model):
         self.ensure_one()
         if self._cancel_if_superseded():
             return False
+        request = self._get_request_or_cancel()
+        if request is None:
+            return False
         try:
-            result = self.platform_id._call(**self._delivery_call(), deferred_logs=deferred_logs)
+            result = self.platform_id._call(**self._delivery_call(request), deferred_logs=deferred_logs)
         except PlatformCallError as exc:
             result = exc
         return self._record_answer(result, write_done=deferred_logs is None)
@@ -259,6 +304,25 @@ class ApSyncOutbox(models.Model):
             self.sudo().write({"state": "done", "done_at": fields.Datetime.now(), "last_status": status,
                                "attempts": self.attempts + 1, "last_error": False})  # fmt: skip
         return status
+
+    def _get_request_or_cancel(self):
+        """The rendered request, or None after cancelling the message (never a dead letter) when the
+        platform's provider has no call for it."""
+        request = self._get_request()
+        if request is None:
+            self.sudo().write({"state": "cancelled", "last_error": _(
+                "The platform's provider (%s) has no call for this message: nothing to send.",
+                self.platform_id.provider,
+            )})  # fmt: skip
+        return request
+
+    def _get_request(self):
+        """``{"method", "path", "payload"}`` to send for this message, rendered now by the platform's
+        provider (so a replay re-renders), or None when the provider has no such call."""
+        self.ensure_one()
+        if not self.target:  # written with an explicit call
+            return {"method": self.method, "path": self.path, "payload": self.payload}
+        return self.platform_id._render_outbound(self.kind, self.payload, target=self.target, message=self)
 
     def _get_superseding(self):
         """Hook: a newer message that makes this one pointless (see ap_sync_publish)."""

@@ -34,7 +34,7 @@ class ApSyncOutbox(models.Model):
 
     @api.model
     def _domain_of(self, kind, status):
-        if kind == "vendor":
+        if kind in ("vendor", "vendor_request"):
             return "vendor_master"
         if kind == "purchase_order":
             return "po_receipts"
@@ -42,11 +42,13 @@ class ApSyncOutbox(models.Model):
 
     @api.model
     def _enqueue(
-        self, platform, kind, method, path, payload, document_key, source=None, staging=None, status=None
-    ):
+        self, platform, kind, method, path, payload, document_key, source=None, staging=None, status=None,
+        target=None,
+    ):  # fmt: skip
         message = super()._enqueue(
-            platform, kind, method, path, payload, document_key, source=source, staging=staging, status=status
-        )
+            platform, kind, method, path, payload, document_key, source=source, staging=staging, status=status,
+            target=target,
+        )  # fmt: skip
         values = {"priority": message._get_priority()}
         later = self.env["ap.sync.policy"]._batch_due_at(message.sync_domain, message.company_id)
         if later:

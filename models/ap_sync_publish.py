@@ -36,25 +36,29 @@ class ApSyncOutboxPublish(models.Model):
     _inherit = "ap.sync.outbox"
 
     @api.model
-    def _enqueue_coalesced(self, platform, kind, method, path, payload, document_key, source=None):
+    def _enqueue_coalesced(self, platform, kind, payload, target, document_key, source=None):
         """Write a message unless the newest untried one for the same target already carries this payload.
 
         Earlier untried messages are not rewritten (the delivery job may be sending them: no write
         conflicts with it); instead, delivery skips a message that a newer one for the same target
-        supersedes, so a burst of changes reaches the platform as one message."""
+        supersedes, so a burst of changes reaches the platform as one message. Nothing is written when
+        the platform's provider has no such call."""
+        rendered = platform._render_outbound(kind, payload, target=target)
+        if rendered is None:
+            return self.browse()
         newest = self.sudo().search(
             [("platform_id", "=", platform.id), ("document_key", "=", document_key), ("state", "=", "pending"),
-             ("attempts", "=", 0), ("method", "=", method), ("path", "=", path)],
+             ("attempts", "=", 0), ("method", "=", rendered["method"]), ("path", "=", rendered["path"])],
             order="id desc", limit=1,
         )  # fmt: skip
         if newest and newest.payload == payload:
             return newest
-        return self._enqueue(platform, kind, method, path, payload, document_key, source=source)
+        return self._enqueue_message(platform, kind, payload, target, document_key, source=source)
 
     def _get_superseding(self):
         """A newer pending message carrying the full state of the same target (vendor, PO), if any."""
         self.ensure_one()
-        if self.kind not in ("vendor", "purchase_order"):
+        if self.kind not in ("vendor", "vendor_request", "purchase_order"):
             return self.browse()
         return self.sudo().search(
             [("platform_id", "=", self.platform_id.id), ("document_key", "=", self.document_key),
@@ -111,7 +115,7 @@ class ApSyncOutboxPublish(models.Model):
             payload = dict(self._vendor_payload(mapping.partner_id), external_id=mapping.external_code)
             for platform in platforms.filtered("base_url"):
                 self._enqueue_coalesced(
-                    platform, "vendor", "PUT", f"/vendors/{mapping.external_code}", payload,
+                    platform, "vendor", payload, mapping.external_code,
                     document_key=f"vendor:{mapping.external_code}", source=mapping.partner_id,
                 )  # fmt: skip
         self.env.flush_all()
@@ -168,7 +172,7 @@ class ApSyncOutboxPublish(models.Model):
                 if order.state not in ("purchase", "done") and not (order.state == "cancel" and published):
                     continue
                 self._enqueue_coalesced(
-                    platform, "purchase_order", "PUT", f"/purchase-orders/{order.name}", self._po_payload(order, platform),
+                    platform, "purchase_order", self._po_payload(order, platform), order.name,
                     document_key=key, source=order,
                 )  # fmt: skip
         self.env.flush_all()

@@ -196,11 +196,11 @@ class ApVendorRequest(models.Model):
         for request in self.filtered(lambda r: r.state == "to_review"):
             request.write({"state": "refused", "reason": reason.strip(), "reviewed_by": self.env.uid,
                            "reviewed_on": fields.Datetime.now()})  # fmt: skip
-            self.env["ap.sync.outbox"]._enqueue(
-                request.platform_id, "vendor", "PUT", f"/vendors/{request.external_id}",
+            self.env["ap.sync.outbox"]._enqueue_message(
+                request.platform_id, "vendor_request",
                 {"schema_version": "1.0", "external_id": request.external_id, "name": request.name,
                  "blocked": True, "status": "refused", "reason": reason.strip()},
-                document_key=f"vendor:{request.external_id}", source=request,
+                request.external_id, document_key=f"vendor:{request.external_id}", source=request,
             )  # fmt: skip
             request.activity_ids.action_done()
         return True

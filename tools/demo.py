@@ -1,6 +1,6 @@
 """make demo: a month of AP traffic through the real pipeline, then Odoo left running to look around.
 
-    .venv/bin/python tools/demo.py [--invoices 200] [--exit]
+    .venv/bin/python tools/demo.py [--invoices 200] [--exit] [--provider rossum]
 
 1. (Re)creates the database ap_sync_demo with the module and its demo data.
 2. Starts the reference AP platform on a free loopback port (--platform-port to choose one; the demo
@@ -135,6 +135,10 @@ def main():
     parser.add_argument(
         "--exit", action="store_true", help="stop after the summary instead of leaving Odoo running"
     )
+    parser.add_argument(
+        "--provider", choices=("generic", "rossum"), default="generic",
+        help="rossum: the month comes from a fake Rossum (tools/rossum_server.py) instead",
+    )  # fmt: skip
     args = parser.parse_args()
 
     import odoo
@@ -171,6 +175,12 @@ def main():
             args.config, args.database, workers=2, port=odoo_port, cron_threads=1,
             extra_args=("--limit-time-real-cron=0",),
         ) as url:  # fmt: skip
+            if args.provider == "rossum":
+                import demo_rossum
+
+                return demo_rossum.run(
+                    registry, url, count=min(args.invoices, 60), keep_running=not args.exit
+                )
             return run_month(args, registry, platform_id, month, platform_server, url)
 
 

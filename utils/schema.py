@@ -97,11 +97,15 @@ def _message(error):
     return error.message
 
 
-def validate_event_data(event_type, data):
-    """Validate the ``data`` of an envelope by its type; an unknown type is an error at ``/type``."""
-    if event_type not in EVENT_SCHEMAS:
+def validate_event_data(event_type, data, event_schemas=None):
+    """Validate the ``data`` of an envelope by its type; an unknown type is an error at ``/type``.
+
+    ``event_schemas`` maps event types to ``(schema name, version field)``; by default the module's own
+    (``ap.sync.event._get_event_schemas()`` is the overridable one)."""
+    event_schemas = EVENT_SCHEMAS if event_schemas is None else event_schemas
+    if event_type not in event_schemas:
         return [{"path": "/type", "message": f"unknown event type {event_type!r}"}]
-    name, version_field = EVENT_SCHEMAS[event_type]
+    name, version_field = event_schemas[event_type]
     if name is None:
         return []
     if version_field and isinstance(data, dict) and isinstance(data.get(version_field), str):
