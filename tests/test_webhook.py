@@ -2,6 +2,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import time
 from datetime import timedelta
 
@@ -224,15 +225,15 @@ class TestWebhook(ApSyncCase, HttpCase):
 
     def test_401_timestamps(self):
         body = dumps(envelope())
-        now = int(time.time())
         secret = base64.b64decode(WEBHOOK_SECRET.removeprefix("whsec_"))
-        for name, ts in {
-            # 310 s, not 301: a loaded machine may take seconds to answer, and "301 s ahead" would become
-            # "299 s ahead" by the time the server checks it.
-            "310 s old": now - 310,
-            "310 s in the future": now + 310,
-            "milliseconds": now * 1000,
+        # Each timestamp is taken just before its request, rounded away from the tolerance: int() of the
+        # clock would make "301 s in the future" up to a second closer, and a loaded machine adds more.
+        for name, offset in {
+            "301 s old": lambda: math.floor(time.time()) - 301,
+            "301 s in the future": lambda: math.ceil(time.time()) + 301,
+            "milliseconds": lambda: int(time.time() * 1000),
         }.items():
+            ts = offset()
             # Signed correctly for that timestamp: only the timestamp is wrong.
             mac = hmac.new(secret, f"msg_ts.{ts}.".encode() + body, hashlib.sha256).digest()
             headers = {
@@ -248,7 +249,7 @@ class TestWebhook(ApSyncCase, HttpCase):
             status, answer = self.post(body, headers=headers, sign=False)
             self.assertEqual((status, answer["error"]), (401, "invalid_timestamp"), value)
         # 290 s old is within tolerance.
-        self.assertEqual(self.post(body, timestamp=now - 290)[0], 202)
+        self.assertEqual(self.post(body, timestamp=int(time.time()) - 290)[0], 202)
 
     def test_previous_secret_during_and_after_rotation(self):
         self.platform._rotate_webhook_secret(OTHER_SECRET, grace_hours=1)
