@@ -12,13 +12,14 @@ DEMO_DB ?= ap_sync_demo
 ADDON := $(ROOT)/.addons/account_ap_sync
 PYTEST_ARGS ?=
 
-.PHONY: help setup test lint format run demo bench clean pot
+.PHONY: help setup test test-odoo lint format run demo bench clean pot
 
 help:
 	@echo "make demo    - a month of AP traffic from the reference platform, then Odoo left running"
 	@echo "make test    - fresh database, install the module, run the whole suite"
 	@echo "make run     - Odoo on 127.0.0.1 (odoo.conf's http_port) with database $(DEMO_DB) (admin/admin)"
-	@echo "make lint    - ruff check and ruff format --check"
+	@echo "make test-odoo - the suite under Odoo's own runner (odoo -i ... --test-enable), as OCA's CI runs it"
+	@echo "make lint    - ruff, pylint-odoo (OCA's mandatory checks), OCA's module and .po checks"
 	@echo "make pot     - regenerate i18n/account_ap_sync.pot (translation template)"
 	@echo "make setup   - venv, Odoo launcher, Python deps, PostgreSQL, odoo.conf (idempotent)"
 	@echo "Every target but setup runs the setup step first (about 2 s when nothing changed)."
@@ -33,8 +34,11 @@ pot: setup
 	@bash $(ROOT)/tools/pot.sh
 
 lint: setup
-	$(VENV)/bin/ruff check $(ROOT)
-	$(VENV)/bin/ruff format --check $(ROOT)
+	@bash $(ROOT)/tools/lint.sh
+
+# The suite as OCA's CI runs it: Odoo's own test runner on a fresh database (0 failed, 0 errors).
+test-odoo: setup
+	@bash $(ROOT)/tools/test_odoo.sh
 
 format: setup
 	$(VENV)/bin/ruff format $(ROOT)

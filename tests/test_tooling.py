@@ -68,7 +68,8 @@ def test_every_target_runs_the_setup_step_first():
         ("demo", "tools/demo.py"),
         ("test", "tools/test.sh"),
         ("run", "tools/run.sh"),
-        ("lint", "ruff check"),
+        ("lint", "tools/lint.sh"),
+        ("test-odoo", "tools/test_odoo.sh"),
         ("pot", "tools/pot.sh"),
     ):
         commands = _dry_run(target)
@@ -79,7 +80,7 @@ def test_every_target_runs_the_setup_step_first():
         for line in (ROOT / ".ci" / "run").read_text().splitlines()
         if line.strip().startswith("make")
     ]
-    assert ci == ["make lint", "make test"], ci
+    assert ci == ["make lint", "make test-odoo", "make test"], ci
 
 
 def _fresh_copy(destination):
@@ -249,3 +250,52 @@ def test_prefork_server_starts_without_traceback():
     finally:
         if passed:
             log_path.unlink(missing_ok=True)
+
+
+def test_wheel_builds_with_whool_and_carries_the_python_dependencies(tmp_path):
+    """``pip wheel --no-deps .`` in a clone named after the addon (whool names the wheel after the folder)."""
+    import zipfile
+
+    clone = tmp_path / "account_ap_sync"
+    _fresh_copy(clone)
+    # whool lists the files to pack with git: give the copy a repository of its own.
+    for command in (["git", "init", "-q"], ["git", "add", "-A"],
+                    ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "copy"]):  # fmt: skip
+        subprocess.run(command, cwd=clone, check=True, capture_output=True, timeout=60)
+    dist = tmp_path / "dist"
+    # --no-build-isolation: whool comes from requirements-test.txt instead of a download per run.
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(dist),
+            ".",
+        ],
+        cwd=clone,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    wheels = list(dist.glob("*.whl"))
+    assert [w.name.startswith("odoo_addon_account_ap_sync-18.0.") for w in wheels] == [True], wheels
+    with zipfile.ZipFile(wheels[0]) as archive:
+        names = archive.namelist()
+        metadata = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    requires = {
+        line.split(":", 1)[1].strip() for line in metadata.splitlines() if line.startswith("Requires-Dist:")
+    }
+    assert {
+        "requests",
+        "jsonschema",
+        "cryptography",
+        "standardwebhooks",
+        "odoo==18.0.*",
+    } <= requires, requires
+    assert "odoo/addons/account_ap_sync/__manifest__.py" in names
+    assert "odoo/addons/account_ap_sync/models/ap_platform.py" in names
