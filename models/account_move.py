@@ -49,13 +49,14 @@ class AccountMoveApSync(models.Model):
         return posted
 
     def _compute_payment_state(self):
-        super()._compute_payment_state()
+        res = super()._compute_payment_state()
         moves = self.filtered(lambda m: m.ap_staging_id and m.state == "posted")
         if moves:
             pending = self.env.cr.precommit.data.setdefault("account_ap_sync.payment_moves", set())
             if not pending:
                 self.env.cr.precommit.add(self._ap_sync_notify_payment_states)
             pending.update(moves.ids)
+        return res
 
     @api.model
     def _ap_sync_notify_payment_states(self):

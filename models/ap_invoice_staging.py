@@ -159,7 +159,7 @@ class ApInvoiceStaging(models.Model):
     move_id = fields.Many2one(
         "account.move", string="Bill", readonly=True, check_company=True, index=True, copy=False
     )
-    sync_log_ids = fields.One2many("ap.sync.log", "staging_id", string="Sync Log", readonly=True)
+    sync_log_ids = fields.One2many("ap.sync.log", "staging_id", readonly=True)
     # A platform call that failed for now (timeout, 503...): the record waits and is tried again.
     platform_retry_count = fields.Integer(
         readonly=True, copy=False, help="Platform calls that failed for now in a row (reset on success)."

@@ -631,10 +631,11 @@ class ApInvoiceStaging(models.Model):
     def _after_bill_created(self):
         """Tell the platform; post the bill when the platform allows it, every check passed and the
         acting user may post."""
-        super()._after_bill_created()
+        res = super()._after_bill_created()
         self._enqueue_erp_status("bill_created")
         if self.move_id and self._may_auto_post(self.move_id):
             self.move_id.action_post()
+        return res
 
     def _may_auto_post(self, move):
         return bool(

@@ -290,7 +290,6 @@ class ApPlatform(models.Model):
     )
     default_expense_account_id = fields.Many2one(
         "account.account",
-        string="Default Expense Account",
         check_company=True,
         domain="[('deprecated', '=', False), ('account_type', 'in', ('expense', 'expense_direct_cost', "
         "'asset_current', 'asset_non_current'))]",
@@ -364,7 +363,7 @@ class ApPlatform(models.Model):
 
     last_success_at = fields.Datetime(compute="_compute_last_sync", string="Last Success")
     last_failure_at = fields.Datetime(compute="_compute_last_sync", string="Last Failure")
-    last_failure_message = fields.Text(compute="_compute_last_sync", string="Last Failure Message")
+    last_failure_message = fields.Text(compute="_compute_last_sync")
 
     _sql_constraints = [
         ("code_uniq", "unique(code)", "The platform code must be unique: it identifies the webhook URL."),
@@ -759,7 +758,9 @@ class ApPlatform(models.Model):
         kind, detail = failure
         status = response.status_code if response is not None else None
         if kind == "timeout":
-            return PlatformCallError(_("Timeout calling %s %s", method, path), transient=True)
+            return PlatformCallError(
+                _("Timeout calling %(method)s %(path)s", method=method, path=path), transient=True
+            )
         if kind == "connection":
             return PlatformCallError(
                 _("Connection error calling %(method)s %(path)s: %(error)s", method=method, path=path, error=detail),

@@ -175,10 +175,11 @@ class ApPlatform(models.Model):
 
     def _check_outbound_allowed(self, event_type=None):
         """Raise a permanent :class:`PlatformCallError` when this platform must not be called."""
-        super()._check_outbound_allowed(event_type)
+        res = super()._check_outbound_allowed(event_type)
         reason = self._get_outbound_block(event_type)
         if reason:
             raise PlatformCallError(reason, transient=False)
+        return res
 
     def _compute_outbound_block_reason(self):
         for platform in self:

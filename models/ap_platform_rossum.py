@@ -208,12 +208,13 @@ class ApPlatformRossum(models.Model):
         return [part.strip() for part in (self.rossum_queue_ids or "").split(",") if part.strip()]
 
     def _compute_secret_inputs(self):
-        super()._compute_secret_inputs()
+        res = super()._compute_secret_inputs()
         for platform in self:
             platform.api_password = False
+        return res
 
     def _compute_secret_flags(self):
-        super()._compute_secret_flags()
+        res = super()._compute_secret_flags()
         stored = {
             row.platform_id.id
             for row in self.env["ap.platform.secret"]
@@ -222,6 +223,7 @@ class ApPlatformRossum(models.Model):
         }
         for platform in self:
             platform.api_password_set = platform.id in stored
+        return res
 
     def _inverse_api_password(self):
         self._store_secret_input("api_password", _("API password changed."))
@@ -612,10 +614,12 @@ class ApPlatformRossum(models.Model):
 
         walk(content)
 
-        def get(name, source=header):
+        def get(name, source=None):
+            source = header if source is None else source
             return (source.get(ids[name]) or (None, None))[0]
 
-        def amount(name, source=header):
+        def amount(name, source=None):
+            source = header if source is None else source
             value, key = source.get(ids[name]) or (None, None)
             if value is None:
                 return None
@@ -694,7 +698,8 @@ class ApPlatformRossum(models.Model):
             try:
                 path = self._rossum_relative(url)
             except PlatformCallError:
-                pass  # another host: the documented path instead
+                # Another host: the documented path instead (never credentials to another host).
+                _logger.info("AP Sync %s: content URL %s is not under the API root", self.code, url)
         response = self._rossum_get(path, "rossum.content", log_values)
         if response is None or not response.ok:
             return None
@@ -798,7 +803,11 @@ class ApPlatformRossum(models.Model):
         response = self._rossum_get(f"/v1/annotations/{staging.document_id}", "verify_approval", log_values)
         if response is None or not response.ok:
             status = response.status_code if response is not None else _("no answer")
-            return None, _("Rossum answered %s when asked for annotation %s.", status, staging.document_id)
+            return None, _(
+                "Rossum answered %(status)s when asked for annotation %(annotation)s.",
+                status=status,
+                annotation=staging.document_id,
+            )
         try:
             annotation = response.json()
         except ValueError:

@@ -31,7 +31,7 @@ class ApSyncException(models.Model):
     )
 
     def init(self):
-        super().init()
+        res = super().init()
         # The Overview's counts of open items (by platform, type, age) read this index only.
         self.env.cr.execute(
             """CREATE INDEX IF NOT EXISTS ap_sync_exception_overview_idx ON ap_sync_exception
@@ -41,19 +41,22 @@ class ApSyncException(models.Model):
         self.env.cr.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [OPEN_UNIQUE_INDEX])
         row = self.env.cr.fetchone()
         if not row or "policy_id" not in row[0]:
-            self.env.cr.execute(f"DROP INDEX IF EXISTS {OPEN_UNIQUE_INDEX}")
-            self.env.cr.execute(
+            # The index name and columns are this module's constants, never input.
+            self.env.cr.execute(f"DROP INDEX IF EXISTS {OPEN_UNIQUE_INDEX}")  # pylint: disable=sql-injection
+            self.env.cr.execute(  # pylint: disable=sql-injection
                 f"""CREATE UNIQUE INDEX {OPEN_UNIQUE_INDEX} ON ap_sync_exception ({OPEN_UNIQUE_COLUMNS})
                     WHERE state IN ('open', 'in_progress')"""
             )
+        return res
 
     @api.depends("policy_id.name", "reconciliation_id.name")
     def _compute_name(self):
-        super()._compute_name()
+        res = super()._compute_name()
         labels = dict(OPERATIONAL_TYPES)
         for record in self.filtered(lambda r: r.exception_type in labels):
             subject = record.policy_id.name or record.platform_id.name or ""
             record.name = f"{labels[record.exception_type]}: {subject}"
+        return res
 
     @api.model
     def _raise_operational(self, kind, description, company, policy=None, platform=None, reconciliation=None):

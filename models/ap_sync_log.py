@@ -61,9 +61,7 @@ class ApSyncLog(models.Model):
     staging_id = fields.Many2one(
         "ap.invoice.staging", string="Staging Record", index=True, ondelete="set null"
     )
-    inbound_event_id = fields.Many2one(
-        "ap.sync.event", string="Inbound Event", index=True, ondelete="set null"
-    )
+    inbound_event_id = fields.Many2one("ap.sync.event", index=True, ondelete="set null")
     body_attachment_id = fields.Many2one("ir.attachment", string="Request Body", readonly=True)
     response_attachment_id = fields.Many2one("ir.attachment", string="Response Body", readonly=True)
     payload_purged = fields.Boolean(readonly=True)

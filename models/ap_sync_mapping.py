@@ -69,15 +69,12 @@ class ApSyncMapping(models.Model):
     partner_id = fields.Many2one("res.partner", string="Vendor", tracking=True, check_company=True)
     tax_id = fields.Many2one(
         "account.tax",
-        string="Tax",
         tracking=True,
         check_company=True,
         domain="[('type_tax_use', '=', 'purchase')]",
     )
-    account_id = fields.Many2one("account.account", string="Account", tracking=True, check_company=True)
-    analytic_account_id = fields.Many2one(
-        "account.analytic.account", string="Analytic Account", tracking=True
-    )
+    account_id = fields.Many2one("account.account", tracking=True, check_company=True)
+    analytic_account_id = fields.Many2one("account.analytic.account", tracking=True)
     uom_id = fields.Many2one("uom.uom", string="Unit of Measure", tracking=True)
     active = fields.Boolean(default=True, tracking=True)
     note = fields.Char()

@@ -266,9 +266,11 @@ class PurchaseOrderLinePublish(models.Model):
         return result
 
     def _compute_qty_received(self):
-        super()._compute_qty_received()
+        res = super()._compute_qty_received()
         self.order_id._ap_sync_po_changed()
+        return res
 
     def _compute_qty_invoiced(self):
-        super()._compute_qty_invoiced()
+        res = super()._compute_qty_invoiced()
         self.order_id._ap_sync_po_changed()
+        return res

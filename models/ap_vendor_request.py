@@ -120,7 +120,11 @@ class ApVendorRequest(models.Model):
             )
             request.activity_schedule(
                 "mail.mail_activity_data_todo",
-                summary=_("Review vendor %s from %s", request.name, request.platform_id.name),
+                summary=_(
+                    "Review vendor %(vendor)s from %(platform)s",
+                    vendor=request.name,
+                    platform=request.platform_id.name,
+                ),
                 user_id=(managers[:1] or self.env.ref("base.user_admin")).id,
             )
         event._mark("applied", _("Vendor review item %s.", request.display_name))

@@ -23,7 +23,7 @@ class TestExceptionResolutions(BillPipelineCase):
         """Fill the wizard as the person would (Form runs the onchanges and the view's required fields)."""
         Wizard = self.env["ap.sync.exception.resolve"].with_user(user)
         ctx = exceptions.with_user(user).with_context(resolve_action=action).action_open_wizard()["context"]
-        with Form(Wizard.with_context(ctx)) as wizard:
+        with Form(Wizard.with_context(**ctx)) as wizard:
             for name, value in values.items():
                 setattr(wizard, name, value)
         return wizard.record.action_confirm()
@@ -87,7 +87,7 @@ class TestExceptionResolutions(BillPipelineCase):
             item.with_user(self.ap_user_a)._do_add_mapping("tax", "S/9", tax9)
         wizard = Form(
             self.env["ap.sync.exception.resolve"].with_user(self.manager).with_context(
-                item.with_context(resolve_action="add_mapping").action_open_wizard()["context"])
+                **item.with_context(resolve_action="add_mapping").action_open_wizard()["context"])
         )  # fmt: skip
         self.assertEqual(
             (wizard.mapping_type, wizard.external_code), ("tax", "S/9"), "prefilled from the line"

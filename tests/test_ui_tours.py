@@ -100,7 +100,6 @@ class TestExceptionQueueTours(BillPipelineCase, HttpCase):
         self.start_tour(
             OVERVIEW_URL, "account_ap_sync_overview_drilldown", login=self.manager.login, timeout=120
         )
-        print(f"\nAP Sync screenshots saved in {folder}")
         _logger.info("AP Sync screenshots saved in %s", folder)
 
     def save_screenshot(self, url, selector, path, login):
