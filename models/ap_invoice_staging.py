@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 from psycopg2 import errors as pg_errors
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
 
 from ..utils import cron_budget
 from .ap_sync_event import ConcurrentIntake
@@ -233,13 +233,16 @@ class ApInvoiceStaging(models.Model):
         return {state: set(targets) for state, targets in STATE_TRANSITIONS.items()}
 
     def _check_transition(self, old, new):
+        labels = dict(self._fields["state"]._description_selection(self.env))
+        if new not in labels:
+            raise ValidationError(_("%(state)r is not a valid state of a staged document.", state=new))
         if old != new and new not in self._get_state_transitions().get(old, ()):
             raise UserError(
                 _(
                     "%(ref)s cannot go from %(old)s to %(new)s.",
                     ref=self.name,
-                    old=dict(STATES)[old],
-                    new=dict(STATES)[new],
+                    old=labels.get(old, old),
+                    new=labels[new],
                 )
             )
 

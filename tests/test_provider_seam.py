@@ -116,9 +116,17 @@ class TestProviderSeam(ApSyncCase, HttpCase):
     def test_selection_add_exception_types_are_retried(self):
         Exception_ = self.env["ap.sync.exception"]
         field = type(Exception_)._fields["exception_type"]
-        self.assertIn("arithmetic", Exception_._get_pipeline_types())
-        self.assertNotIn("delivery_failed", Exception_._get_pipeline_types())
-        with patch.object(field, "selection", [*field.selection, ("fake_check", "Fake check")]):
+        staging_field = type(self.env["ap.invoice.staging"])._fields["exception_type"]
+        pipeline = Exception_._get_pipeline_types()
+        self.assertIn("arithmetic", pipeline)
+        # Flags and items about no record (a refused document, a failing cron) are not rerun.
+        self.assertFalse({"delivery_failed", "intake_refused", "cron_failure"} & set(pipeline), pipeline)
+        # A step added by another module stops records at its own type, added to both selections.
+        fake = ("fake_check", "Fake check")
+        with (
+            patch.object(field, "selection", [*field.selection, fake]),
+            patch.object(staging_field, "selection", [*staging_field.selection, fake]),
+        ):
             self.assertIn("fake_check", Exception_._get_pipeline_types())
         self.assertEqual(Exception_._get_severity("possible_duplicate"), "high")
         transitions = self.env["ap.invoice.staging"]._get_state_transitions()

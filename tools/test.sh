@@ -32,10 +32,13 @@ cd "$ROOT/.addons"
 export AP_SYNC_SCREENSHOTS="${AP_SYNC_SCREENSHOTS:-$ROOT/.data/screenshots}"
 rm -rf "$AP_SYNC_SCREENSHOTS"
 mkdir -p "$AP_SYNC_SCREENSHOTS"
+# Test files named in PYTEST_ARGS (account_ap_sync/tests/test_x.py) run alone; otherwise the whole suite.
+paths=("$ROOT/.addons/account_ap_sync/tests")
+for arg in "$@"; do case "$arg" in *tests/*) paths=() ;; esac; done
 set +e
 PYTHONPATH="$ROOT/tools${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m pytest -p no:cacheprovider -p pytest_ap_sync --rootdir="$ROOT/.addons/account_ap_sync" \
   --odoo-config="$CONF" --odoo-database="$DB" --odoo-http --odoo-extra=test-enable \
-  --odoo-log-level=warn "$ROOT/.addons/account_ap_sync/tests" "$@"
+  --odoo-log-level=warn "${paths[@]}" "$@"
 rc=$?
 set -e
 exit $rc
