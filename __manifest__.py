@@ -18,6 +18,7 @@
     "data": [
         "security/ap_sync_security.xml",
         "security/ir.model.access.csv",
+        "security/ap_bill_security.xml",
         "data/ir_sequence.xml",
         "data/ir_cron.xml",
         "data/ir_actions_server.xml",

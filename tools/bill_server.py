@@ -522,10 +522,10 @@ class BillServer:
             else dumps(make_bill_event(event_type, obj, event_id, self.organization_id)).encode()
         )
         headers = {"Content-Type": "application/json"}
+        if signature is None:
+            signature = bill_signature(security_key or self.security_key, raw)
         if signature is not False:
-            headers["x-bill-sha-signature"] = signature or bill_signature(
-                security_key or self.security_key, raw
-            )
+            headers["x-bill-sha-signature"] = signature
         headers.update(extra_headers or {})
         response = requests.post(f"{odoo_url.rstrip('/')}/ap_sync/webhook/{platform_code}", data=raw,
                                  headers=headers, timeout=timeout)  # fmt: skip

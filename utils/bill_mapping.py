@@ -222,3 +222,30 @@ def vendor_patch(canonical):
         or None,
     }
     return {key: value for key, value in body.items() if value}
+
+
+def dumps(value):
+    """JSON text for BILL with exact numbers: a ``Decimal`` is written as a JSON number, digit for digit."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, float):
+        raise BillMappingError(f"{value!r}: amounts sent to BILL are Decimals, never floats")
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(str(k))}:{dumps(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(dumps(item) for item in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def error_codes(body):
+    """The ``code`` values of a BILL v3 error body (a list of {code, message, ...}), e.g. ``{"BDC_1109"}``."""
+    items = body if isinstance(body, list) else [body] if isinstance(body, dict) else []
+    return {str(item.get("code")) for item in items if isinstance(item, dict) and item.get("code")}
+
+
+def error_text(body):
+    items = body if isinstance(body, list) else [body] if isinstance(body, dict) else []
+    return (
+        "; ".join(f"{item.get('code')}: {item.get('message')}" for item in items if isinstance(item, dict))
+        or str(body)[:300]
+    )
