@@ -23,23 +23,13 @@ class ApSyncOutbox(models.Model):
     _inherit = "ap.sync.outbox"
 
     def _deliver_one(self, deferred_logs=None):
-        if self.platform_id.provider != "bill":
-            return super()._deliver_one(deferred_logs)
+        if self.platform_id.provider != "bill" or self.kind != "erp_status":
+            return super()._deliver_one(deferred_logs)  # vendors: rendered by the provider, sent by _call
         self.ensure_one()
-        if self.kind == "vendor":
-            newer = self._get_superseding()
-            if newer:
-                self.sudo().write(
-                    {"state": "cancelled", "last_error": _("Superseded by OUT-%s (newer data).", newer.id)}
-                )
-                return False
+        if self._get_request() is None:
+            return super()._deliver_one(deferred_logs)  # no such call: cancelled by the generic delivery
         try:
-            if self.kind == "erp_status":
-                outcome = self._bill_record_payment()
-            elif self.kind == "vendor":
-                outcome = self._bill_update_vendor()
-            else:
-                outcome = ("skip", _("BILL has no call for %s messages.", self.kind))
+            outcome = self._bill_record_payment()
         except PlatformCallError as exc:
             if exc.transient or exc.status in TRANSIENT_STATUSES or exc.status is None:
                 return self._retry_later(exc.status, str(exc.args[0]), exc.retry_after)

@@ -710,6 +710,8 @@ class BillServer:
         current = bill.get(field)
         if field in ("updatedTime", "createdTime"):
             left, right = _parse_time(current), _parse_time(value)
+        elif isinstance(current, bool):
+            left, right = str(current).lower(), value.lower()
         else:
             left, right = str(current), value
         if op in ("in", "nin"):
