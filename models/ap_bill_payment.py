@@ -19,6 +19,7 @@ from psycopg2 import errors as pg_errors
 from odoo import _, api, fields, models
 
 PAID = "PAID"
+PAID_STATUSES = {"PAID", "SETTLED", "COMPLETED", "CLEARED"}
 FAILED_STATUSES = {"FAILED", "CANCELLED", "CANCELED", "VOID", "VOIDED", "RETURNED"}
 
 
@@ -65,14 +66,12 @@ class ApBillPayment(models.Model):
     def _from_notification(self, event, payment):
         """Apply a BILL payment object (from payment.updated or payment.failed) to the bills it pays."""
         platform = event.platform_id
-        status = str(payment.get("singleStatus") or payment.get("status") or "").upper()
+        status = str(payment.get("status") or payment.get("singleStatus") or "").upper()
         failed = event.event_type.endswith("payment.failed") or status in FAILED_STATUSES
+        bill_ids = list(payment.get("billIds") or ([payment["billId"]] if payment.get("billId") else []))
         parts = payment.get("billPayments") or [
-            {
-                "billId": bill_id,
-                "amount": payment.get("amount") if len(payment.get("billIds") or []) == 1 else None,
-            }
-            for bill_id in payment.get("billIds") or []
+            {"billId": bill_id, "amount": payment.get("amount") if len(bill_ids) == 1 else None}
+            for bill_id in bill_ids
         ]
         notes = []
         for part in parts:
@@ -85,7 +84,7 @@ class ApBillPayment(models.Model):
                 continue
             if failed:
                 notes.append(self._apply_failure(platform, staging, payment, part, status))
-            elif status == PAID:
+            elif status in PAID_STATUSES:
                 notes.append(self._apply_paid(platform, staging, payment, part))
             else:
                 notes.append(
@@ -100,7 +99,12 @@ class ApBillPayment(models.Model):
         )
 
     def _apply_paid(self, platform, staging, payment, part):
-        payment_ref, bill_id = payment.get("id"), part.get("billId")
+        payment_ref, bill_id = payment.get("id") or payment.get("transactionNumber"), part.get("billId")
+        if not payment_ref:
+            reason = _("BILL reports a payment of bill %s without a payment id: nothing was registered (a payment "
+                       "that cannot be told apart could be registered twice); register it by hand.", bill_id)  # fmt: skip
+            staging._bill_flag("payment_conflict", reason)
+            return reason
         existing = self._find_row(platform, payment_ref, bill_id)
         if existing and existing.direction == "odoo":
             return _("bill %(bill)s: payment %(ref)s was recorded in BILL by Odoo: Odoo already has it",
@@ -109,7 +113,10 @@ class ApBillPayment(models.Model):
             return _("bill %(bill)s: payment %(ref)s already applied", bill=bill_id, ref=payment_ref)
         amount = part.get("amount")
         if amount is None:
-            amount = payment.get("amount")
+            reason = _("BILL paid bill %(bill)s within payment %(ref)s without saying how much of it went to this "
+                       "bill: nothing was registered; register it by hand.", bill=bill_id, ref=payment_ref)  # fmt: skip
+            staging._bill_flag("payment_conflict", reason)
+            return reason
         row = existing
         if not row:
             try:

@@ -186,3 +186,9 @@ class ApSyncException(models.Model):
     @api.model
     def _get_severity(self, kind):
         return "high" if kind in PAYMENT_FLAG_TYPES else super()._get_severity(kind)
+
+    def _notify_assignee(self):
+        """A bill waiting for its approvers in BILL needs nobody in Odoo yet: no activity for that wait."""
+        return super(
+            ApSyncException, self.filtered(lambda r: r.exception_type != "approval_pending")
+        )._notify_assignee()

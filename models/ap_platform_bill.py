@@ -21,7 +21,7 @@ from odoo.exceptions import UserError
 from ..exceptions import IntakeError, PlatformCallError
 from ..utils import bill_mapping, crypto
 from ..utils.redact import scrub_text
-from . import ap_platform_credentials, ap_platform_provider  # noqa: F401  (extended here)
+from . import ap_platform_credentials, ap_platform_provider, ap_platform_pull  # noqa: F401  (extended here)
 from .ap_platform import CONNECT_TIMEOUT, READ_TIMEOUT, _http_session, _session_store, parse_retry_after
 
 _logger = logging.getLogger(__name__)
@@ -64,6 +64,28 @@ class ApPlatform(models.Model):
         help="On: a BILL bill that matched no approval policy (approvalStatus UNASSIGNED) goes through. "
         "Off: only APPROVED bills become Odoo bills; the others wait.",
     )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            if vals.get("provider") == "bill":
+                # BILL sends no event when a bill is approved: the pull is its approval backstop.
+                vals.setdefault("mode", "both")
+                if "max_concurrent_calls" in self._fields:  # issue 11's per-platform limit: BILL allows 3
+                    vals.setdefault("max_concurrent_calls", BILL_CONCURRENCY)
+        return super().create(vals_list)
+
+    @api.model
+    def _cron_pull(self, page_size=PAGE_SIZE):
+        """A BILL platform set to webhooks only is still polled (one page a run): it is the approval backstop."""
+        now = fields.Datetime.now()
+        backstop = self.search([
+            ("provider", "=", "bill"), ("mode", "=", "webhook"), ("base_url", "!=", False),
+            "|", ("pull_next_at", "=", False), ("pull_next_at", "<=", now),
+        ])  # fmt: skip
+        for platform in backstop:
+            platform._pull_page(page_size)
+        return super()._cron_pull(page_size)
 
     # ------------------------------------------------------------------ session
     def _bill_session_key(self):
@@ -213,16 +235,19 @@ class ApPlatform(models.Model):
                 method, path, params=params, payload=payload, headers={"devKey": dev_key, "sessionId": session},
                 event_type=event_type, log_values=log_values, idempotency_key=idempotency_key,
             )  # fmt: skip
-            if (
-                attempt == 1
-                and response.status_code == 401
-                and self._bill_codes(response) & {SESSION_EXPIRED}
-            ):
+            if attempt == 1 and response.status_code == 401 and self._bill_session_expired(response):
                 self._bill_forget_session(session)
                 self._bill_login()
                 continue
             return response
         return response
+
+    @api.model
+    def _bill_session_expired(self, response):
+        """A 401 that means "log in again": BDC_1109, or a 401 without any BILL error code. A 401 naming
+        another code (e.g. BDC_1102, developer key invalid) is not cured by a new login."""
+        codes = self._bill_codes(response)
+        return SESSION_EXPIRED in codes or not codes
 
     @api.model
     def _bill_codes(self, response):
@@ -459,7 +484,7 @@ class ApPlatform(models.Model):
         """BILL: ``BDC_1109`` (session expired) -> log in again, once."""
         if self.provider != "bill":
             return super()._handle_unauthorized(response)
-        if SESSION_EXPIRED not in self._bill_codes(response):
+        if not self._bill_session_expired(response):
             return False
         self._bill_forget_session(response.request.headers.get("sessionId"))
         self._bill_login()

@@ -482,3 +482,49 @@ class TestBillMasterData(BillCase):
                 self.bill_platform, "purchase_order", "PUT", "/purchase-orders/P1", {}, "po:P1"
             )
         )
+
+
+@tagged("post_install", "-at_install")
+class TestBillPlatform(BillCase):
+    def test_backstop_runs_whatever_the_mode(self):
+        platform = self.env["ap.platform"].create({
+            "name": "BILL 2", "code": "bill_two", "provider": "bill", "company_id": self.company_a.id,
+            "base_url": self.server.url, "api_login": self.server.username, "api_password": self.server.password,
+            "api_key": self.server.dev_key, "bill_organization_id": self.server.organization_id,
+            "webhook_secret": "any-security-key",
+        })  # fmt: skip
+        self.assertEqual(platform.mode, "both", "a BILL platform is pulled by default: the approval backstop")
+        platform.mode = "webhook"
+        self.bill()
+        self.env["ap.platform"]._cron_pull()
+        self.assertTrue(
+            self.env["ap.invoice.staging"].search([("platform_id", "=", platform.id)]),
+            "webhooks only, and still polled",
+        )
+
+    def test_test_connection_signs_in_and_lists(self):
+        ok, message = self.bill_platform._test_connection()
+        self.assertTrue(ok, message)
+        self.assertEqual(len(self.server.logins), 1)
+        self.bill_platform.api_password = "wrong"
+        ap_platform_bill._sessions.clear()
+        self.env["ap.platform.secret"]._set(self.bill_platform, "bill_session", None)
+        ok, message = self.bill_platform._test_connection()
+        self.assertFalse(ok)
+        self.assertIn("BDC_1101", message)
+        self.assertNotIn("wrong", message)
+
+    def test_a_401_without_a_code_also_logs_in_again_once(self):
+        self.bill()
+        self.bill_platform._bill_get_session()
+        self.server.fail_next(status=401, body={"error": "unauthorized"}, path_prefix="/v3/bills")
+        self.assertFalse(self.bill_platform._pull_page())
+        self.assertEqual(len(self.server.logins), 2)
+        self.assertTrue(self.staging())
+        # An invalid developer key is not cured by logging in: no loop of logins.
+        self.server.fail_next(
+            count=5, status=401, body=[{"code": "BDC_1102", "message": "Developer key is invalid."}]
+        )
+        self.bill_platform.pull_cursor = False
+        self.assertFalse(self.bill_platform._pull_page())
+        self.assertEqual(len(self.server.logins), 2)
