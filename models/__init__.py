@@ -13,7 +13,6 @@ from . import (
     ap_invoice_staging_rollout,  # after _process: overrides its steps
     ap_platform,
     ap_platform_bill,
-    ap_platform_credentials,
     ap_platform_demo,
     ap_platform_governance,
     ap_platform_ops,

@@ -21,7 +21,7 @@ from odoo.exceptions import UserError
 from ..exceptions import IntakeError, PlatformCallError
 from ..utils import bill_mapping, crypto
 from ..utils.redact import scrub_text
-from . import ap_platform_credentials, ap_platform_provider, ap_platform_pull  # noqa: F401  (extended here)
+from . import ap_platform_provider, ap_platform_pull, ap_platform_rossum, ap_platform_secret  # noqa: F401
 from .ap_platform import CONNECT_TIMEOUT, READ_TIMEOUT, _http_session, _session_store, parse_retry_after
 
 _logger = logging.getLogger(__name__)
@@ -74,6 +74,18 @@ class ApPlatform(models.Model):
                 if "max_concurrent_calls" in self._fields:  # issue 11's per-platform limit: BILL allows 3
                     vals.setdefault("max_concurrent_calls", BILL_CONCURRENCY)
         return super().create(vals_list)
+
+    def write(self, vals):
+        result = super().write(vals)
+        if {"api_login", "api_password", "api_key", "bill_organization_id", "base_url"} & set(vals):
+            for platform in self.filtered(lambda p: p.provider == "bill"):
+                platform._bill_forget_stored_session()
+        return result
+
+    def _bill_forget_stored_session(self):
+        """New credentials: the session of the old ones is not used again."""
+        _sessions.pop(self._bill_session_key(), None)
+        self.env["ap.platform.secret"]._set(self, "bill_session", None)
 
     @api.model
     def _cron_pull(self, page_size=PAGE_SIZE):
