@@ -66,8 +66,10 @@ class ApInvoiceStaging(models.Model):
         try:
             vendor = self.platform_id._bill_get_vendor(self.supplier_external_id, {"staging_id": self.id})
         except PlatformCallError as exc:
-            return "unknown_vendor", _("The BILL vendor %(id)s could not be read: %(error)s",
-                                       id=self.supplier_external_id, error=exc.args[0])  # fmt: skip
+            # Not a stop: the vendor cascade goes on with what the bill says (vendor id, name).
+            self.message_post(body=_("The BILL vendor %(id)s could not be read (%(error)s): matched without its "
+                                     "tax id.", id=self.supplier_external_id, error=exc.args[0]))  # fmt: skip
+            return None
         self.write({
             "supplier_vat": vendor.get("taxId") or False,
             "supplier_name": vendor.get("name") or self.supplier_name,

@@ -73,6 +73,12 @@ class ApPlatform(models.Model):
                 vals.setdefault("mode", "both")
                 if "max_concurrent_calls" in self._fields:  # issue 11's per-platform limit: BILL allows 3
                     vals.setdefault("max_concurrent_calls", BILL_CONCURRENCY)
+                if not vals.get("bill_payment_journal_id"):
+                    company_id = vals.get("company_id") or self.env.company.id
+                    journal = self.env["account.journal"].search(
+                        [("type", "=", "bank"), ("company_id", "=", company_id)], limit=1
+                    )
+                    vals["bill_payment_journal_id"] = journal.id or False
         return super().create(vals_list)
 
     def write(self, vals):
@@ -247,7 +253,7 @@ class ApPlatform(models.Model):
                 method, path, params=params, payload=payload, headers={"devKey": dev_key, "sessionId": session},
                 event_type=event_type, log_values=log_values, idempotency_key=idempotency_key,
             )  # fmt: skip
-            if attempt == 1 and response.status_code == 401 and self._bill_session_expired(response):
+            if attempt == 1 and self._bill_session_expired(response):
                 self._bill_forget_session(session)
                 self._bill_login()
                 continue
@@ -256,10 +262,13 @@ class ApPlatform(models.Model):
 
     @api.model
     def _bill_session_expired(self, response):
-        """A 401 that means "log in again": BDC_1109, or a 401 without any BILL error code. A 401 naming
-        another code (e.g. BDC_1102, developer key invalid) is not cured by a new login."""
+        """An answer that means "log in again": BDC_1109 (whatever its 4xx status), or a 401 without any BILL
+        error code. A 401 naming another code (e.g. BDC_1102, developer key invalid) is not cured by a new
+        login."""
+        if response.status_code not in (400, 401, 403):
+            return False
         codes = self._bill_codes(response)
-        return SESSION_EXPIRED in codes or not codes
+        return SESSION_EXPIRED in codes or (response.status_code == 401 and not codes)
 
     @api.model
     def _bill_codes(self, response):

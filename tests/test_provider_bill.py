@@ -55,6 +55,7 @@ class BillCase(BillPipelineCase, HttpCase):
         self.server.clear()  # BILL forgets its sessions: Odoo's copy must not leak from one test to the next
         ap_platform_bill._sessions.clear()
         self.env["ap.platform.secret"]._set(self.bill_platform, "bill_session", None)
+        self.env.cr.cache.pop("account_ap_sync.bill_vendors", None)  # BILL vendors read by an earlier test
         self.server.add_vendor(make_vendor(tax_id=TAX_ID))
 
     # ------------------------------------------------------------------ helpers
@@ -149,6 +150,11 @@ class TestBillMapping(BillCase):
         self.assertEqual(move.currency_id.name, "USD")
         self.assertEqual(move.invoice_line_ids.mapped("account_id"), self.expense)
         self.assertEqual(staging.document_json["totals"]["gross"], "1000000.06")
+
+    def test_vendor_unreadable_in_bill_is_matched_by_name(self):
+        self.server.vendors.clear()  # GET /v3/vendors/{id} answers 404
+        staging = self.to_odoo_bill(self.bill())
+        self.assertEqual((staging.partner_id, staging.vendor_match_rule), (self.us_vendor, "name"))
 
     def test_vendor_mapping_wins_and_po_number_is_matched(self):
         self.env["ap.sync.mapping"].create({
@@ -494,6 +500,7 @@ class TestBillPlatform(BillCase):
             "webhook_secret": "any-security-key",
         })  # fmt: skip
         self.assertEqual(platform.mode, "both", "a BILL platform is pulled by default: the approval backstop")
+        self.assertEqual(platform.bill_payment_journal_id.type, "bank", "BILL's payments need a journal")
         platform.mode = "webhook"
         self.bill()
         self.env["ap.platform"]._cron_pull()
