@@ -358,6 +358,9 @@ class ApPlatform(models.Model):
         event_type, obj = (
             context.get("bill_notification") or self._bill_parse_notification(text.encode())[1:3]
         )
+        if event_type not in BILL_EVENTS:
+            _logger.info("AP Sync webhook %s: BILL event %s ignored (not acted on)", self.code, event_type)
+            return []  # answered 2xx: BILL would otherwise retry it 5 times into its dead-letter queue
         return [(message_id, self._bill_envelope(event_type, obj))]
 
     def _render_inbound_answer(self, status, body, context):
@@ -381,11 +384,10 @@ class ApPlatform(models.Model):
         event_id, event_type = metadata.get("eventId"), metadata.get("eventType")
         if not event_id or not isinstance(event_id, str) or len(event_id) > 200:
             raise IntakeError(400, {"error": "invalid_envelope", "detail": "metadata.eventId missing"})
+        if not isinstance(event_type, str) or not event_type:
+            raise IntakeError(400, {"error": "invalid_envelope", "detail": "metadata.eventType missing"})
         if event_type not in BILL_EVENTS:
-            raise IntakeError(
-                422, {"error": "schema_violation",
-                      "errors": [{"path": "/metadata/eventType", "message": f"unknown event type {event_type!r}"}]},
-            )  # fmt: skip
+            return event_id, event_type, None, body  # an event this module does not act on
         org = metadata.get("organizationId")
         if org and self.bill_organization_id and org != self.bill_organization_id:
             raise IntakeError(
@@ -393,7 +395,7 @@ class ApPlatform(models.Model):
                     {"path": "/metadata/organizationId", "message": "the notification is for another organization"}]},
             )  # fmt: skip
         obj = body.get(bill_mapping.EVENT_OBJECTS[event_type])
-        if not isinstance(obj, dict) or not obj.get("id"):
+        if not isinstance(obj, dict) or not (obj.get("id") or event_type == "payment.failed"):
             path = "/" + bill_mapping.EVENT_OBJECTS[event_type]
             raise IntakeError(
                 422,
