@@ -21,7 +21,13 @@ from odoo.exceptions import UserError
 from ..exceptions import IntakeError, PlatformCallError
 from ..utils import bill_mapping, crypto
 from ..utils.redact import scrub_text
-from . import ap_platform_provider, ap_platform_pull, ap_platform_rossum, ap_platform_secret  # noqa: F401
+from . import (  # noqa: F401  (extended here; api_login/api_password come with the Rossum provider)
+    ap_platform_ops,
+    ap_platform_provider,
+    ap_platform_pull,
+    ap_platform_rossum,
+    ap_platform_secret,
+)
 from .ap_platform import CONNECT_TIMEOUT, READ_TIMEOUT, _http_session, _session_store, parse_retry_after
 
 _logger = logging.getLogger(__name__)
@@ -529,6 +535,15 @@ class ApPlatform(models.Model):
                 "payload": bill_mapping.vendor_patch(payload),
             }
         return None
+
+    def _reconcile_fetch_page(self, updated_since=None, cursor=None, limit=100):
+        if self.provider != "bill":
+            return super()._reconcile_fetch_page(updated_since=updated_since, cursor=cursor, limit=limit)
+        raise UserError(
+            _("Reconciliation with BILL is not available yet: BILL lists bills and their payment status, not the "
+              "erp statuses this reconciliation compares. The BILL Payments of each staged invoice show what was "
+              "paid on either side.")
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ test connection
     def _test_connection(self):
