@@ -1,9 +1,9 @@
 from . import (
     account_move,
     account_move_bill,
-    ap_bill_payment,
     account_move_gate,
     ap_audit_pack,
+    ap_bill_payment,
     ap_input_mixin,  # sorts before the models inheriting it: defined first
     ap_invoice_staging,
     ap_invoice_staging_bill,

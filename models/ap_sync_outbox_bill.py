@@ -22,6 +22,14 @@ _logger = logging.getLogger(__name__)
 class ApSyncOutbox(models.Model):
     _inherit = "ap.sync.outbox"
 
+    def _deliver(self):
+        """BILL payment messages need a read of the BILL bill before the record-payment: they go one by one
+        (each through the organization's concurrency limit); the others go the generic way."""
+        bill_payments = self.filtered(lambda m: m.platform_id.provider == "bill" and m.kind == "erp_status")
+        for message in bill_payments:
+            message._deliver_one()
+        return super(ApSyncOutbox, self - bill_payments)._deliver()
+
     def _deliver_one(self, deferred_logs=None):
         if self.platform_id.provider != "bill" or self.kind != "erp_status":
             return super()._deliver_one(deferred_logs)  # vendors: rendered by the provider, sent by _call

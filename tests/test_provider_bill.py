@@ -365,7 +365,7 @@ class TestBillSession(BillCase):
 class TestBillPayments(BillCase):
     def posted_bill(self, amount="500.00"):
         staging = self.to_odoo_bill(self.bill(lines=[{"amount": amount, "chartOfAccountId": ACCOUNT_ID}]))
-        staging.move_id.action_post()
+        staging.move_id.with_user(self.ap_user_a).action_post()  # a person posts
         return staging
 
     def odoo_payments(self, move):
@@ -416,7 +416,7 @@ class TestBillPayments(BillCase):
         payment = self.server.pay_bill(staging.document_id)
         self.send("payment.updated", payment)
         self.assertEqual(staging.bill_payment_ids.state, "pending")
-        staging.move_id.action_post()
+        staging.move_id.with_user(self.ap_user_a).action_post()  # a person posts
         self.assertEqual(staging.bill_payment_ids.state, "registered")
         self.assertEqual(len(self.odoo_payments(staging.move_id)), 1)
 
