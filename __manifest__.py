@@ -18,6 +18,7 @@
     "data": [
         "security/ap_sync_security.xml",
         "security/ir.model.access.csv",
+        "security/ap_bill_security.xml",
         "data/ir_sequence.xml",
         "data/ir_cron.xml",
         "data/ir_actions_server.xml",
@@ -30,6 +31,7 @@
         "views/ap_sync_log_views.xml",
         "views/ap_sync_event_views.xml",
         "views/ap_invoice_staging_views.xml",
+        "views/ap_platform_bill_views.xml",
         "views/ap_sync_mapping_views.xml",
         "wizards/ap_sync_mapping_import_views.xml",
         "views/ap_sync_outbox_views.xml",

@@ -5,6 +5,7 @@ from . import (
     test_outbox,
     test_platform_security,
     test_processing_bill,
+    test_provider_bill,
     test_provider_rossum,
     test_provider_seam,
     test_pull,
