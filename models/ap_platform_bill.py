@@ -12,6 +12,7 @@ import hmac
 import logging
 import threading
 import time
+from decimal import Decimal
 
 import requests
 
@@ -19,7 +20,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from ..exceptions import IntakeError, PlatformCallError
-from ..utils import bill_mapping, crypto
+from ..utils import bill_mapping, crypto, input_guard
 from ..utils.redact import scrub_text
 from . import (  # noqa: F401  (extended here; api_login/api_password come with the Rossum provider)
     ap_platform_ops,
@@ -194,6 +195,8 @@ class ApPlatform(models.Model):
         """One HTTP call to BILL (no session logic) and one sync-log entry. Bodies are written with exact
         numbers; the password, the developer key and the session are never logged."""
         self.ensure_one()
+        # The environment guard and shadow mode hold for BILL's own calls too (login included).
+        self._check_outbound_allowed(event_type)
         if not self.base_url:
             raise PlatformCallError(_("Platform %s has no base URL.", self.display_name))
         url = self.base_url.rstrip("/") + path
@@ -346,6 +349,7 @@ class ApPlatform(models.Model):
             return super()._verify_inbound(headers, raw, context)
         self.ensure_one()
         self._bill_verify_signature(headers, raw)
+        context["keep_body"] = True  # authenticated: what is refused from here on is kept
         event_id, event_type, obj, _body = self._bill_parse_notification(raw)
         context["bill_notification"] = (event_type, obj)
         return event_id, raw.decode("utf-8", "replace")
@@ -353,10 +357,16 @@ class ApPlatform(models.Model):
     def _load_json(self, text):
         if self.provider != "bill":
             return super()._load_json(text)
-        try:
-            return bill_mapping.loads(text)  # BILL amounts are JSON numbers: read them as Decimal
-        except ValueError as exc:
-            raise IntakeError(400, {"error": "invalid_json", "detail": str(exc)[:200]}) from exc
+        return self._bill_load(text)
+
+    def _bill_load(self, raw):
+        """An inbound BILL body under the input rules of every door (utils/input_guard.py: nesting
+        limit, NUL and lone surrogates refused), its amounts read as Decimal. BILL may send its payload
+        JSON-escaped as a string (Webhook API notification rules): such a string is parsed once more."""
+        value = input_guard.load_json(raw, parse_float=Decimal)
+        if isinstance(value, str):
+            value = input_guard.load_json(value, parse_float=Decimal)
+        return value
 
     def _parse_inbound(self, text, headers, message_id, context):
         if self.provider != "bill":
@@ -378,10 +388,7 @@ class ApPlatform(models.Model):
 
     def _bill_parse_notification(self, raw):
         """(event id, event type, object) of a verified notification; 400 when it is not one."""
-        try:
-            body = bill_mapping.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise IntakeError(400, {"error": "invalid_json", "detail": str(exc)[:200]}) from exc
+        body = self._bill_load(raw)
         if not isinstance(body, dict) or not isinstance(body.get("metadata"), dict):
             raise IntakeError(
                 400, {"error": "invalid_envelope", "detail": "a BILL notification has metadata"}

@@ -14,6 +14,8 @@ The shapes follow BILL's documentation (developer.bill.com): the bill of "Get bi
 import json
 from decimal import Decimal, InvalidOperation
 
+from . import input_guard
+
 # BILL approvalStatus values (Bill approvals): only APPROVED lets a bill through by default.
 APPROVED = "APPROVED"
 UNASSIGNED = "UNASSIGNED"  # no approval policy matched the bill
@@ -44,6 +46,8 @@ def loads(text):
     string" (Webhook API notification rules): a body that is a JSON string holding JSON is parsed twice."""
     if isinstance(text, bytes):
         text = text.decode("utf-8")
+    if input_guard.too_deep(text):  # json.loads would raise RecursionError on thousands of levels
+        raise ValueError(f"nesting too deep: more than {input_guard.MAX_DEPTH} levels of arrays and objects")
     value = json.loads(text, parse_float=Decimal)
     if isinstance(value, str):
         value = json.loads(value, parse_float=Decimal)

@@ -99,17 +99,19 @@ def invalid_json(detail):
     return IntakeError(400, {"error": "invalid_json", "detail": detail})
 
 
-def load_json(text, max_depth=MAX_DEPTH, check_strings=True):
+def load_json(text, max_depth=MAX_DEPTH, check_strings=True, parse_float=None):
     """Parse a JSON body under the input rules; raise :class:`IntakeError` (400 or 422) otherwise.
 
     ``text`` is a str (bytes are decoded as ``json.loads`` would). ``check_strings=False`` leaves the
     string check to the caller (a pulled page checks each of its documents on its own).
+    ``parse_float``: as for ``json.loads`` (``decimal.Decimal`` for a provider whose amounts are JSON
+    numbers, so that they are read exactly).
     """
     text = decode(text)
     if too_deep(text, max_depth):
         raise invalid_json(f"nesting too deep: more than {max_depth} levels of arrays and objects")
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_float=parse_float)
     except RecursionError as exc:  # pragma: no cover - the depth check above keeps it out of reach
         raise invalid_json("nesting too deep") from exc
     except ValueError as exc:
