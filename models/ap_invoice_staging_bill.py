@@ -40,7 +40,6 @@ class ApInvoiceStaging(models.Model):
     bill_payment_ids = fields.One2many("ap.bill.payment", "staging_id", string="BILL Payments", readonly=True)
     approval_evidence_id = fields.Many2one(
         "ir.attachment",
-        string="Approval Evidence",
         readonly=True,
         copy=False,
         help="The bill and its approvers as BILL answered just before the Odoo bill was created.",

@@ -217,11 +217,18 @@ class ApPlatform(models.Model):
                     method, url, params=params, data=data, headers=send_headers
                 )
         except requests.Timeout as exc:
-            error = PlatformCallError(_("Timeout calling BILL %s %s", method, path), transient=True)
+            error = PlatformCallError(
+                _("Timeout calling BILL %(method)s %(path)s", method=method, path=path), transient=True
+            )
             error.__cause__ = exc
         except requests.RequestException as exc:
             error = PlatformCallError(
-                _("Connection error calling BILL %s %s: %s", method, path, exc.__class__.__name__),
+                _(
+                    "Connection error calling BILL %(method)s %(path)s: %(error)s",
+                    method=method,
+                    path=path,
+                    error=exc.__class__.__name__,
+                ),
                 transient=True,
             )
             error.__cause__ = exc
