@@ -1,12 +1,13 @@
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from odoo import _, api, fields, models
 
 from ..exceptions import IntakeError, PlatformCallError
 from ..utils import cron_budget, input_guard
 from .ap_invoice_staging import document_digest
+from .ap_invoice_staging_ops import parse_platform_datetime as _parse_iso
 from .ap_sync_event import ConcurrentIntake
 
 _logger = logging.getLogger(__name__)
@@ -17,16 +18,6 @@ DEFAULT_PAGE_SIZE = 100
 # document is refused on its own (the rest of the page is stored); a page deeper than this is unreadable.
 PAGE_MAX_DEPTH = 256
 MAX_CURSOR_LENGTH = 4096
-
-
-def _parse_iso(value):
-    try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except (TypeError, ValueError):
-        return None
-    if parsed.tzinfo:
-        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
-    return parsed
 
 
 class ApPlatform(models.Model):
