@@ -213,8 +213,10 @@ class ApPlatform(models.Model):
         response = error = None
         try:
             with self._bill_semaphore():
+                # No redirect is followed: requests would carry the devKey and sessionId headers to
+                # another host (it drops only Authorization). A 3xx is then an answer like any other.
                 response = _http_session().request(
-                    method, url, params=params, data=data, headers=send_headers
+                    method, url, params=params, data=data, headers=send_headers, allow_redirects=False
                 )
         except requests.Timeout as exc:
             error = PlatformCallError(

@@ -342,6 +342,32 @@ class TestBillSession(BillCase):
         self.assertFalse(self.staging())
         self.assertGreater(self.bill_platform.pull_next_at, self.bill_platform.write_date)
 
+    def test_redirect_to_another_host_is_not_followed_with_the_session(self):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        received = []
+
+        class Recorder(BaseHTTPRequestHandler):
+            def do_GET(self):
+                received.append(dict(self.headers))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(b'{"results": []}')
+
+            def log_message(self, *args):
+                pass
+
+        other = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+        threading.Thread(target=other.serve_forever, daemon=True).start()
+        self.addCleanup(other.server_close)
+        self.addCleanup(other.shutdown)
+        location = f"http://127.0.0.1:{other.server_address[1]}/v3/bills"
+        self.server.fail_next(status=302, path_prefix="/v3/bills", headers={"Location": location})
+        self.assertFalse(self.bill_platform._pull_page())
+        self.assertEqual(received, [], "the devKey and sessionId headers never reach another host")
+        self.assertTrue(self.bill_platform.pull_next_at, "the failed page is tried again later")
+
     def test_at_most_three_calls_at_once(self):
         self.server.latency = 0.2
         session = self.bill_platform._bill_get_session()
