@@ -1,10 +1,11 @@
+import collections
 import logging
 import os
 import re
 import threading
 import time
 import urllib.request
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from urllib.parse import urljoin, urlsplit
 
@@ -37,6 +38,7 @@ HTTP_POOL_THREADS = 16
 
 _session_store = threading.local()
 _executor_state = {"pool": None, "pid": None, "lock": threading.Lock()}
+_lanes = {}
 
 
 class _TimeoutAdapter(HTTPAdapter):
@@ -161,26 +163,82 @@ def _send_request(request):
     return {"response": response, "failure": failure, "duration_ms": int((time.monotonic() - started) * 1000)}
 
 
-def _send_concurrently(requests_, concurrency):
-    """Send ``requests_`` through the pool, never more than ``concurrency`` in flight; answers in order."""
-    pool = _executor()
-    results = [None] * len(requests_)
-    pending = {}
-    queue = iter(enumerate(requests_))
+class _Lane:
+    """The calls in flight from this process to one platform: at most ``limit`` at once; the others
+    wait their turn, first come first served, whichever ``_call_many`` (or cron run) sent them.
 
-    def submit_next():
-        for index, request in queue:
-            pending[pool.submit(_send_request, request)] = index
-            return
+    Only the network exchange runs in the pool's threads (:func:`_send_request`, no ``env``)."""
 
-    for _slot in range(concurrency):
-        submit_next()
-    while pending:
-        done, _running = wait(pending, return_when=FIRST_COMPLETED)
-        for future in done:
-            results[pending.pop(future)] = future.result()
-            submit_next()
-    return results
+    def __init__(self, limit):
+        self.limit = max(1, limit)
+        self.running = 0
+        self.waiting = collections.deque()
+        self.lock = threading.Lock()
+
+    def submit(self, request):
+        future = Future()
+        with self.lock:
+            start = self.running < self.limit
+            if start:
+                self.running += 1
+            else:
+                self.waiting.append((request, future))
+        if start:
+            self._start(request, future)
+        return future
+
+    def _start(self, request, future):
+        _executor().submit(self._run, request, future)
+
+    def _run(self, request, future):
+        try:
+            future.set_result(_send_request(request))
+        except BaseException as exc:  # transport errors are caught inside; anything else reaches the caller
+            future.set_exception(exc)
+        finally:
+            with self.lock:
+                following = self.waiting.popleft() if self.waiting and self.running <= self.limit else None
+                if following is None:
+                    self.running -= 1
+            if following is not None:
+                self._start(*following)
+
+
+def _lane(key, limit):
+    """The lane of one platform (``key``) in this process, created after a fork, its limit kept current."""
+    with _executor_state["lock"]:
+        if _lanes.get("pid") != os.getpid():
+            _lanes.clear()
+            _lanes["pid"] = os.getpid()
+        lane = _lanes.get(key)
+        if lane is None:
+            lane = _lanes[key] = _Lane(limit)
+        else:
+            lane.limit = max(1, limit)
+        return lane
+
+
+class PendingCalls:
+    """Calls of :meth:`ApPlatform._call_many_start` on their way: :meth:`results` waits for them,
+    then interprets and logs them in the calling thread (once; later calls return the same list)."""
+
+    def __init__(self, platform, calls, results, prepared=(), futures=(), deferred_logs=None):
+        self.platform, self.calls, self.deferred_logs = platform, calls, deferred_logs
+        self._results, self._prepared, self._futures = results, list(prepared), list(futures)
+        self._done = not self._prepared
+
+    def done(self):
+        """True when every answer is in (``results`` would not wait)."""
+        return self._done or all(future.done() for future in self._futures)
+
+    def results(self):
+        if not self._done:
+            self._done = True
+            outcomes = [future.result() for future in self._futures]
+            self.platform._finish_calls(
+                self.calls, self._results, self._prepared, outcomes, self.deferred_logs
+            )
+        return self._results
 
 
 def parse_retry_after(value):
@@ -631,27 +689,39 @@ class ApPlatform(models.Model):
         prepare (URL by :meth:`_get_url`, headers and credentials by :meth:`_get_request_headers`,
         timeouts and size limit), send (up to ``max_concurrent_calls`` requests in flight), then
         interpret and log (one sync-log entry per call, written here or appended to
-        ``deferred_logs``). The limit holds per Odoo process: several cron workers may each send
-        that many at once.
+        ``deferred_logs``). The limit holds per Odoo process and platform, across every caller: the
+        calls of several groups (see :meth:`_call_many_start`) share it, first come first served.
         """
+        return self._call_many_start(calls, deferred_logs=deferred_logs).results()
+
+    def _call_many_start(self, calls, deferred_logs=None):
+        """Prepare and send ``calls`` as :meth:`_call_many` does, without waiting for the answers.
+
+        Returns a :class:`PendingCalls`: its ``results()`` waits, then interprets and logs the calls
+        in the calling thread. So the calling thread (a cron run) can go on with local work, with its
+        cursor, while the platform answers; it must call ``results()`` before it commits, so that every
+        call made is logged in the transaction that made it."""
         self.ensure_one()
+        results = [None] * len(calls)
         if not calls:
-            return []
+            return PendingCalls(self, calls, results)
         # Environment guard and shadow mode (ap_platform_governance): a refused call gets its error and
         # is not sent, nor logged; the others go out as usual.
-        blocked = {}
+        allowed = []
         for index, call in enumerate(calls):
             try:
                 self._check_outbound_allowed(call.get("event_type"))
             except PlatformCallError as exc:
-                blocked[index] = exc
-        if blocked:
-            rest = [call for index, call in enumerate(calls) if index not in blocked]
-            answers = iter(self._call_many(rest, deferred_logs=deferred_logs) if rest else [])
-            return [blocked[index] if index in blocked else next(answers) for index in range(len(calls))]
+                results[index] = exc
+            else:
+                allowed.append(index)
+        if not allowed:
+            return PendingCalls(self, calls, results)
         if not self.base_url:
             error = PlatformCallError(_("Platform %s has no base URL.", self.display_name))
-            return [error for _call in calls]
+            for index in allowed:
+                results[index] = error
+            return PendingCalls(self, calls, results)
         timeouts = (self.timeout_connect or CONNECT_TIMEOUT, self.timeout_read or READ_TIMEOUT)
         deadline = self.env.context.get("ap_sync_deadline")
         if deadline:
@@ -659,9 +729,9 @@ class ApPlatform(models.Model):
             left = deadline - time.monotonic()
             timeouts = (min(timeouts[0], max(left, 1)), min(timeouts[1], max(left, 1)))
         limit = self.max_response_size or DEFAULT_MAX_RESPONSE
-        results = [None] * len(calls)
         prepared = []  # (index in calls, request)
-        for index, call in enumerate(calls):
+        for index in allowed:
+            call = calls[index]
             try:
                 headers = self._get_request_headers(call.get("idempotency_key"))
             except PlatformCallError as exc:  # the provider could not get its credentials (login refused)
@@ -671,7 +741,12 @@ class ApPlatform(models.Model):
                 "method": call["method"], "url": self._get_url(call["path"]), "params": call.get("params"),
                 "payload": call.get("payload"), "headers": headers, "timeouts": timeouts, "limit": limit,
             }))  # fmt: skip
-        outcomes = self._send_prepared([request for _index, request in prepared])
+        futures = self._submit_prepared([request for _index, request in prepared])
+        return PendingCalls(self, calls, results, prepared, futures, deferred_logs)
+
+    def _finish_calls(self, calls, results, prepared, outcomes, deferred_logs=None):
+        """Second half of :meth:`_call_many`, in the calling thread: a 401 may refresh the
+        credentials once for the whole batch; then each answer is interpreted and logged."""
         # A 401: the provider may refresh its credentials once for the whole batch (a new token or
         # session, see _handle_unauthorized); then the refused calls go out again with fresh headers.
         unauthorized = [
@@ -704,14 +779,17 @@ class ApPlatform(models.Model):
             self.env["ap.sync.log"]._log_calls(logs)
         return results
 
-    def _send_prepared(self, prepared):
-        """Send prepared requests, at most ``max_concurrent_calls`` at a time (no ``env`` access)."""
+    def _submit_prepared(self, prepared):
+        """Hand prepared requests to this platform's lane (at most ``max_concurrent_calls`` in flight
+        per process); returns their futures, in order. No ``env`` access happens in the lane."""
         if not prepared:
             return []
-        concurrency = max(1, min(self.max_concurrent_calls or 1, len(prepared)))
-        if concurrency == 1:
-            return [_send_request(request) for request in prepared]
-        return _send_concurrently(prepared, concurrency)
+        lane = _lane((self.env.cr.dbname, self.id), self.max_concurrent_calls or 1)
+        return [lane.submit(request) for request in prepared]
+
+    def _send_prepared(self, prepared):
+        """Send prepared requests, at most ``max_concurrent_calls`` at a time (no ``env`` access)."""
+        return [future.result() for future in self._submit_prepared(prepared)]
 
     def _interpret(self, call, outcome):
         """The result of one sent call (a response or a :class:`PlatformCallError`) and its log entry."""

@@ -98,6 +98,30 @@ class TestCronBudget(BillPipelineCase):
         self.assertEqual(len(gets), 8)
         self.assertEqual(max_in_flight(gets, LATENCY), 4, "four at a time, never more")
 
+    def test_calls_started_ahead_share_the_platform_limit(self):
+        """Two groups of calls on their way at once (a cron run sends the next group's checks while it
+        bills the current one): together never more than the platform's limit in flight, answers in
+        order, every call logged once its answers are read."""
+        self.platform.max_concurrent_calls = 2
+        Log = self.env["ap.sync.log"]
+        logs_before = Log.search_count([("platform_id", "=", self.platform.id)])
+        groups = [
+            [{"method": "GET", "path": f"/invoices/lane_{group}_{n}", "event_type": "test.lane"} for n in range(3)]
+            for group in range(2)
+        ]  # fmt: skip
+        started = time.monotonic()
+        pending = [self.platform._call_many_start(calls) for calls in groups]
+        self.assertLess(time.monotonic() - started, LATENCY, "starting does not wait for the answers")
+        self.assertFalse(pending[0].done(), "the calls are on their way while the caller works on")
+        results = [handle.results() for handle in pending]
+        self.assertEqual(pending[1].results(), results[1], "answers are read once")
+        paths = [[response.url.rsplit("/", 1)[1] for response in group] for group in results]
+        self.assertEqual(paths, [[f"lane_{g}_{n}" for n in range(3)] for g in range(2)])
+        gets = [r for r in self.server.requests_log if r["method"] == "GET"]
+        self.assertEqual(len(gets), 6)
+        self.assertEqual(max_in_flight(gets, LATENCY), 2, "two at a time across both groups, never more")
+        self.assertEqual(Log.search_count([("platform_id", "=", self.platform.id)]) - logs_before, 6)
+
     def test_outbox_sends_documents_concurrently_each_in_order(self):
         self.platform.max_concurrent_calls = 3
         Outbox = self.env["ap.sync.outbox"]
