@@ -148,10 +148,21 @@ class ApSyncOutbox(models.Model):
         message = (
             self.sudo().with_context(mail_create_nolog=True, mail_create_nosubscribe=True).create(values)
         )
+        self._trigger_delivery()
+        return message
+
+    @api.model
+    def _trigger_delivery(self):
+        """Wake the delivery cron once the transaction commits: one trigger per transaction, not one
+        per message (a processing group writes several). ``precommit.data`` is emptied when the
+        transaction is flushed for a commit or rolled back, so the next transaction triggers again."""
+        data = self.env.cr.precommit.data
+        if data.get("ap_sync_delivery_triggered"):
+            return
         cron = self.env.ref("account_ap_sync.ir_cron_ap_sync_deliver", raise_if_not_found=False)
         if cron:
             cron.sudo()._trigger()
-        return message
+            data["ap_sync_delivery_triggered"] = True
 
     # ------------------------------------------------------------------ delivery
     @api.model
