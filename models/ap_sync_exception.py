@@ -13,8 +13,7 @@ from markupsafe import Markup
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError
 
-from .ap_invoice_staging import FLAG_TYPES
-from .ap_invoice_staging_process import EXCEPTION_TYPES
+from .ap_invoice_staging import EXCEPTION_TYPES, FLAG_TYPES
 
 _logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@ from stdnum import iban as stdnum_iban
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
-from .ap_invoice_staging_process import normalize_vat
+from .ap_invoice_staging_steps import normalize_vat
 
 
 class ApVendorRequest(models.Model):
