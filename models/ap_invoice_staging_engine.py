@@ -30,7 +30,10 @@ class ApInvoiceStaging(models.Model):
     @api.model
     def _claim(self, states=("received",), limit=50, platforms=None):
         """Lock up to ``limit`` records to process; records locked by another worker are skipped, and
-        so are records waiting to retry a platform call (``platform_retry_at`` in the future)."""
+        so are records waiting to retry a platform call (``platform_retry_at`` in the future).
+
+        With ``ap_sync_peek`` (ids) in the context: the records the next claim would take, those ids
+        left out, read without locking anything (see ``_cron_process``)."""
         self.flush_model(["state", "platform_retry_at"])
         query = (
             "SELECT id FROM ap_invoice_staging WHERE state IN %s"
@@ -40,9 +43,12 @@ class ApInvoiceStaging(models.Model):
         if platforms is not None:
             query += " AND platform_id IN %s"
             params.append(tuple(platforms.ids) or (0,))
-        self.env.cr.execute(
-            query + " ORDER BY priority DESC, id LIMIT %s FOR UPDATE SKIP LOCKED", [*params, limit]
-        )
+        peek = self.env.context.get("ap_sync_peek")
+        if peek is not None:
+            query += " AND id NOT IN %s"
+            params.append(tuple(peek) or (0,))
+        lock = "" if peek is not None else " FOR UPDATE SKIP LOCKED"
+        self.env.cr.execute(query + " ORDER BY priority DESC, id LIMIT %s" + lock, [*params, limit])
         return self.browse([row[0] for row in self.env.cr.fetchall()])
 
     @api.model
@@ -73,19 +79,33 @@ class ApInvoiceStaging(models.Model):
         killed worker loses one group at most and no lock is held on many records while the platform
         answers. Claiming stops once the run's time budget (utils/cron_budget) is spent or
         ``batch_size`` records are done; the cron then triggers itself and reports what remains.
+
+        The platform calls of a group go out as soon as it is claimed, and those of the next group
+        (read ahead, not locked) while this one is processed: the platform answers while the bills
+        are created (``_start_remote_calls``). A group read ahead is claimed next even if the budget
+        was spent meanwhile, so that its calls are not made twice.
         """
+        self._drop_remote_calls()  # a run that failed may have left some: its transaction is gone
         budget = cron_budget.Budget(self.env)
         group_size = self._get_group_size()
         done = 0
         Staging = self.with_context(ap_sync_deadline=budget.hard_deadline, ap_sync_stop_at=budget.cap)
-        while done < batch_size and not budget.spent():
+        ahead = self.browse()
+        while done < batch_size and (ahead or not budget.spent()):
             records = Staging._claim(limit=min(group_size, batch_size - done))
             if not records:
                 break
+            records._start_remote_calls()
+            left = batch_size - done - len(records)
+            ahead = self.browse()
+            if left > 0 and not budget.spent():
+                ahead = Staging.with_context(ap_sync_peek=records.ids)._claim(limit=min(group_size, left))
+                ahead._start_remote_calls()
             handled = records._process()
             done += len(handled)
             self._commit_batch()
             self.env["ir.cron"]._notify_progress(done=done, remaining=self._count_waiting() or 0)
+        self._finish_remote_calls()
         remaining = self._count_waiting()
         cron_budget.hand_over(self.env, "account_ap_sync.ir_cron_ap_sync_process", done, remaining)
         self._schedule_retry_wakeup()
@@ -106,6 +126,19 @@ class ApInvoiceStaging(models.Model):
         if when:
             self.env.ref("account_ap_sync.ir_cron_ap_sync_process").sudo()._trigger(when)
 
+    def _start_remote_calls(self):
+        """Hook: send the platform calls these records will wait for (``ap.platform._call_many_start``)
+        without waiting for the answers; their remote steps read them (see ``_get_remote_steps``)."""
+
+    @api.model
+    def _finish_remote_calls(self):
+        """Hook: read (and so log) the answers of calls sent by ``_start_remote_calls`` that no record
+        used, before the run commits."""
+
+    @api.model
+    def _drop_remote_calls(self):
+        """Hook: forget calls left by a run that did not end (their transaction was rolled back)."""
+
     @api.model
     def _get_remote_steps(self):
         """Steps that wait for the platform, and the method that prefetches their answers for a group
@@ -120,10 +153,22 @@ class ApInvoiceStaging(models.Model):
         then each goes on. The record is written once, at the end. Returns the records handled (with
         ``ap_sync_stop_at`` in the context, records not started by then are left for a later run).
         """
+        # Lookups (mappings, taxes, journals, priority rules) are remembered for this batch only.
+        cache = self.env.cr.cache
+        outer = cache.get("ap_sync_lookups")
+        cache["ap_sync_lookups"] = {}
+        try:
+            return self._process_runs()
+        finally:
+            if outer is None:
+                cache.pop("ap_sync_lookups", None)
+            else:
+                cache["ap_sync_lookups"] = outer
+
+    def _process_runs(self):
         steps = self._get_processing_steps()
         names = [name for name, _method, _state in steps]
         remote = self._get_remote_steps()
-        self.env.cr.cache["ap_sync_lookups"] = {}  # lookups are remembered for this batch only
         runs = []
         for record in self:
             start = names.index(record.processing_step) if record.processing_step in names else 0

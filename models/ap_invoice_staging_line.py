@@ -79,11 +79,21 @@ class ApInvoiceStagingLineMatching(models.Model):
 
     def _map(self, staging):
         """Product, account, taxes, analytics, unit. Returns (type, message) or None."""
+        result = self._map_values(staging)
+        if isinstance(result, dict):
+            self.write(result)
+            return None
+        return result
+
+    def _map_values(self, staging):
+        """What ``_map`` finds, not written: the line's values (a dict), or the problem ``(type, message)``."""
         self.ensure_one()
         env, company, platform = self.env, staging.company_id, staging.platform_id
         Mapping = env["ap.sync.mapping"]
-        # Lookups repeat across the lines and invoices of one processing batch: remember them for the batch.
-        cache = env.cr.cache.setdefault("ap_sync_lookups", {})
+        # Lookups repeat across the lines and invoices of one processing batch: remember them for the
+        # batch (``_process`` keeps them for its run only; a line mapped on its own looks them up again).
+        cache = env.cr.cache.get("ap_sync_lookups")
+        cache = {} if cache is None else cache
 
         def cached(key, compute):
             if key not in cache:
@@ -100,27 +110,24 @@ class ApInvoiceStagingLineMatching(models.Model):
                 ),
             )
             if not product and staging.partner_id:
-                info = env["product.supplierinfo"].search(
-                    [("product_code", "=", self.product_code),
-                     ("partner_id", "=", staging.partner_id.commercial_partner_id.id)], limit=1,
-                )  # fmt: skip
+                vendor = staging.partner_id.commercial_partner_id
+                info = cached(
+                    ("supplierinfo", vendor.id, self.product_code),
+                    lambda: env["product.supplierinfo"].search(
+                        [("product_code", "=", self.product_code), ("partner_id", "=", vendor.id)], limit=1
+                    ),
+                )
                 product = info.product_id or info.product_tmpl_id.product_variant_id
         account = env["account.account"]
         if self.account_code:
-            account = Mapping._lookup("account", self.account_code, company=company, platform=platform)
-            if not account:
-                account = (
-                    env["account.account"]
-                    .with_company(company)
-                    .search(
-                        [
-                            ("code", "=", self.account_code),
-                            ("company_ids", "in", company.id),
-                            ("deprecated", "=", False),
-                        ],
-                        limit=1,
-                    )
-                )
+            code = self.account_code
+            account = cached(
+                ("account", company.id, platform.id, code),
+                lambda: Mapping._lookup("account", code, company=company, platform=platform)
+                or env["account.account"]
+                .with_company(company)
+                .search([("code", "=", code), ("company_ids", "in", company.id), ("deprecated", "=", False)], limit=1),
+            )  # fmt: skip
             if not account:
                 return "account_mapping", _(
                     "Line %(n)s: no account with code %(code)s in %(company)s and no mapping.",
@@ -178,9 +185,13 @@ class ApInvoiceStagingLineMatching(models.Model):
                 )
         distribution = {}
         for code, percent in (self.analytic or {}).items():
-            analytic = Mapping._lookup("analytic", code, company=company, platform=platform) or env[
-                "account.analytic.account"
-            ].search([("code", "=", code), ("company_id", "in", (False, company.id))], limit=1)
+            analytic = cached(
+                ("analytic", company.id, platform.id, code),
+                lambda code=code: Mapping._lookup("analytic", code, company=company, platform=platform)
+                or env["account.analytic.account"].search(
+                    [("code", "=", code), ("company_id", "in", (False, company.id))], limit=1
+                ),
+            )
             if not analytic:
                 return "account_mapping", _(
                     "Line %(n)s: no analytic account %(code)s.", n=self.sequence, code=code
@@ -188,19 +199,22 @@ class ApInvoiceStagingLineMatching(models.Model):
             distribution[str(analytic.id)] = float(percent)
         uom = env["uom.uom"]
         if self.uom_code:
-            uom = Mapping._lookup("uom", self.uom_code, company=company, platform=platform)
-            if not uom and self.uom_code in UOM_CODES:
-                uom = env.ref(UOM_CODES[self.uom_code], raise_if_not_found=False) or uom
+            uom_code = self.uom_code
+            uom = cached(
+                ("uom", company.id, platform.id, uom_code),
+                lambda: Mapping._lookup("uom", uom_code, company=company, platform=platform)
+                or (env.ref(UOM_CODES[uom_code], raise_if_not_found=False) if uom_code in UOM_CODES else None)
+                or env["uom.uom"],
+            )
         if product and uom and uom.category_id != product.uom_id.category_id:
             uom = product.uom_po_id
-        self.write({
+        return {
             "product_id": product.id,
             "account_id": account.id,
             "tax_ids": [(6, 0, taxes.ids)],
             "analytic_distribution": distribution or False,
             "uom_id": (uom or product.uom_po_id).id,
-        })  # fmt: skip
-        return None
+        }
 
     def tax_rate_text(self):
         tax = next((item.get("tax") for item in self._document_lines() if item), None)

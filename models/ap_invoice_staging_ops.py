@@ -90,7 +90,10 @@ class ApInvoiceStaging(models.Model):
     @api.depends("amount_gross", "due_date", "partner_id", "platform_id", "company_id")
     def _compute_priority(self):
         Rule = self.env["ap.sync.priority.rule"]
-        cache = {}  # rules and close windows read once for the batch
+        # Rules and close windows read once for the batch; during processing, once for the whole group
+        # (its records are recomputed one by one, as each is flushed).
+        lookups = self.env.cr.cache.get("ap_sync_lookups")
+        cache = {} if lookups is None else lookups.setdefault("priority", {})
         for record in self:
             record.priority = Rule._score(
                 record.company_id, amount=record.amount_gross, due_date=record.due_date,

@@ -177,10 +177,17 @@ class ApInvoiceStaging(models.Model):
         if not self.platform_id.shadow_mode or self.move_id:
             had_bill = self.move_id
             problem = super()._step_create_bill()
-            if not problem and self.move_id and not had_bill:
-                # The bank account the bill was made with: the posting gate compares with it when the
-                # document names none.
-                self.move_id.sudo().write({"ap_created_partner_bank_id": self.move_id.partner_bank_id.id})
+            move = self.move_id
+            if (
+                not problem
+                and move
+                and not had_bill
+                and move.ap_created_partner_bank_id != move.partner_bank_id
+            ):
+                # The bank account the bill was made with (given at creation, see _prepare_bill_values;
+                # written again only if Odoo chose another one): the posting gate compares with it when
+                # the document names none.
+                move.sudo().write({"ap_created_partner_bank_id": move.partner_bank_id.id})
             return problem
         # The bill is built to know exactly what it would be, then removed (no bill is kept).
         problem = super()._step_create_bill()
@@ -193,6 +200,11 @@ class ApInvoiceStaging(models.Model):
         move.unlink()
         self._record_shadow("bill", result, step="create_bill")
         return None
+
+    def _prepare_bill_values(self):
+        values = super()._prepare_bill_values()
+        values.setdefault("ap_created_partner_bank_id", values.get("partner_bank_id") or False)
+        return values
 
     def _describe_bill(self, move):
         return {

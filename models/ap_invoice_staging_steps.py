@@ -352,7 +352,9 @@ class ApInvoiceStaging(models.Model):
                         iban=self.supplier_iban or "-",
                     )
                 partner, rule = self._create_vendor(), _("created automatically")
-        values = {"partner_id": partner.id, "vendor_match_rule": rule, "vendor_candidate_ids": [(5, 0, 0)]}
+        values = {"partner_id": partner.id, "vendor_match_rule": rule}
+        if self.vendor_candidate_ids:  # read for the whole group at once; cleared only when there are some
+            values["vendor_candidate_ids"] = [(5, 0, 0)]
         if self.supplier_iban:
             wanted = normalize_vat(self.supplier_iban)
             bank = partner.commercial_partner_id.with_context(active_test=False).bank_ids.filtered(
@@ -406,11 +408,19 @@ class ApInvoiceStaging(models.Model):
                 "The currency %s is not active in Odoo: activate it or correct the invoice.",
                 self.currency_code,
             )
-        problems = []
+        problems, by_taxes = [], {}
         for line in self.line_ids:
-            problem = line._map(self)
-            if problem:
-                problems.append(problem)
+            result = line._map_values(self)
+            if not isinstance(result, dict):
+                problems.append(result)
+                continue
+            (_command, _zero, tax_ids) = result.pop("tax_ids")[0]
+            line.write(result)
+            by_taxes.setdefault(tuple(tax_ids), []).append(line.id)
+        # The taxes are written for all the lines that share them at once (one relation update, not one
+        # per line).
+        for tax_ids, line_ids in by_taxes.items():
+            self.line_ids.browse(line_ids).write({"tax_ids": [(6, 0, list(tax_ids))]})
         if problems:
             kind = problems[0][0]
             return kind, "\n".join(message for _kind, message in problems)
@@ -553,14 +563,65 @@ class ApInvoiceStaging(models.Model):
 
     def _prefetch_approval(self):
         """Ask the platform about every record of the group at once (``_call_many``, bounded by the
-        platform's Max concurrent calls); ``_step_verify_approval`` then reads the answers."""
+        platform's Max concurrent calls); ``_step_verify_approval`` then reads the answers.
+
+        A call a cron run sent ahead for the record (``_start_remote_calls``) is used when the record
+        is unchanged since (same document digest); otherwise the platform is asked now."""
         answers = self.env.cr.cache.setdefault("ap_sync_approval_answers", {})
+        ahead = self.env.cr.cache.get("ap_sync_approval_ahead") or {}
         for platform in self.platform_id:
             records = self.filtered(lambda r, p=platform: r.platform_id == p and r._needs_approval_call())
-            calls = {record: platform._get_fetch_document_call(record) for record in records}
-            records = [record for record, call in calls.items() if call]  # other providers: in the step
-            for record, result in zip(records, platform._call_many([calls[r] for r in records])):
+            now = []
+            for record in records:
+                sent = ahead.pop(record.id, None)
+                if sent and sent[2] == record.document_sha256:
+                    answers[record.id] = sent[0].results()[sent[1]]
+                else:
+                    now.append(record)
+            calls = {record: platform._get_fetch_document_call(record) for record in now}
+            now = [record for record, call in calls.items() if call]  # other providers: in the step
+            for record, result in zip(now, platform._call_many([calls[r] for r in now])):
                 answers[record.id] = result
+
+    def _start_remote_calls(self):
+        """Send the approval checks of these records now, without waiting: the platform answers while
+        the cron run works on (``_prefetch_approval`` reads the answers). Only for records whose
+        pipeline still goes through the check, and not twice for one record."""
+        res = super()._start_remote_calls()
+        ahead = self.env.cr.cache.setdefault("ap_sync_approval_ahead", {})
+        names = [name for name, _method, _state in self._get_processing_steps()]
+        if "verify_approval" not in names:
+            return res
+        at = names.index("verify_approval")
+        for platform in self.platform_id:
+            records = self.filtered(
+                lambda r, p=platform: r.platform_id == p
+                and r.id not in ahead
+                and (names.index(r.processing_step) if r.processing_step in names else 0) <= at
+                and r._needs_approval_call()
+            )
+            calls = {record: platform._get_fetch_document_call(record) for record in records}
+            records = [record for record, call in calls.items() if call]
+            if not records:
+                continue
+            pending = platform._call_many_start([calls[record] for record in records])
+            for position, record in enumerate(records):
+                ahead[record.id] = (pending, position, record.document_sha256)
+        return res
+
+    @api.model
+    def _finish_remote_calls(self):
+        res = super()._finish_remote_calls()
+        ahead = self.env.cr.cache.pop("ap_sync_approval_ahead", None) or {}
+        for pending in {id(sent[0]): sent[0] for sent in ahead.values()}.values():
+            pending.results()  # not used, logged all the same
+        return res
+
+    @api.model
+    def _drop_remote_calls(self):
+        res = super()._drop_remote_calls()
+        self.env.cr.cache.pop("ap_sync_approval_ahead", None)
+        return res
 
     def _step_verify_approval(self):
         """Approved, and (with the platform's flag) confirmed by the platform just before billing.
@@ -625,9 +686,16 @@ class ApInvoiceStaging(models.Model):
 
     # ------------------------------------------------------------------ bill
     def _get_journal(self):
-        return self.platform_id.journal_id.filtered(lambda j: j.company_id == self.company_id) or self.env[
+        lookups = self.env.cr.cache.get("ap_sync_lookups")
+        key = ("journal", self.platform_id.id, self.company_id.id)
+        if lookups is not None and key in lookups:  # remembered for the processing batch
+            return lookups[key]
+        journal = self.platform_id.journal_id.filtered(lambda j: j.company_id == self.company_id) or self.env[
             "account.journal"
         ].search([("type", "=", "purchase"), ("company_id", "=", self.company_id.id)], limit=1)
+        if lookups is not None:
+            lookups[key] = journal
+        return journal
 
     def _prepare_bill_values(self):
         move_type = "in_refund" if self.document_type == "credit_note" else "in_invoice"
