@@ -221,7 +221,16 @@ class ApInvoiceStagingLineMatching(models.Model):
         return (tax or {}).get("rate") or str(self.tax_rate)
 
     def _document_lines(self):
-        lines = (self.staging_id.document_json or {}).get("lines") or []
+        # The document's lines are read once per staging record in a processing batch (a Json value is
+        # copied on every read).
+        lookups = self.env.cr.cache.get("ap_sync_lookups")
+        key = ("document_lines", self.staging_id.id)
+        if lookups is not None and key in lookups:
+            lines = lookups[key]
+        else:
+            lines = (self.staging_id.document_json or {}).get("lines") or []
+            if lookups is not None:
+                lookups[key] = lines
         index = self.sequence - 1
         return [lines[index]] if 0 <= index < len(lines) else []
 
