@@ -123,6 +123,26 @@ class TestCronBudget(BillPipelineCase):
         self.assertEqual(max_in_flight(gets, LATENCY), 2, "two at a time across both groups, never more")
         self.assertEqual(Log.search_count([("platform_id", "=", self.platform.id)]) - logs_before, 6)
 
+    def test_a_check_sent_ahead_is_used_only_for_an_unchanged_record(self):
+        """A cron run sends a group's approval checks before it processes the group; the answer is used
+        when the record is still the version it was sent for, else the platform is asked again."""
+        records = self.stage_approved(3, "ahead")
+        Log = self.env["ap.sync.log"]
+        logs_before = Log.search_count([("staging_id", "in", records.ids)])
+        records._start_remote_calls()
+        changed = records[1]
+        changed.sudo().write({"document_sha256": "0" * 64})  # another version arrived meanwhile
+        records._process()
+        records._finish_remote_calls()
+        self.assertEqual(set(records.mapped("state")), {"bill_created"}, records.mapped("exception_reason"))
+        gets = [r["path"] for r in self.server.requests_log if r["method"] == "GET"]
+        self.assertEqual(len(gets), 4, "one check each sent ahead, and the changed record asked again")
+        self.assertEqual(gets.count(f"/invoices/{changed.document_id}"), 2)
+        self.assertEqual(
+            Log.search_count([("staging_id", "in", records.ids)]) - logs_before, 4, "every call logged"
+        )
+        self.assertFalse(self.env.cr.cache.get("ap_sync_approval_ahead"))
+
     def test_outbox_sends_documents_concurrently_each_in_order(self):
         self.platform.max_concurrent_calls = 3
         Outbox = self.env["ap.sync.outbox"]
