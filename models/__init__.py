@@ -1,16 +1,24 @@
+# isort: off
+from . import ap_input_mixin  # defined before the models inheriting it
+
+# ap.invoice.staging is built from these parts, in this order: each may extend the ones before it.
+from . import ap_invoice_staging  # the model: fields, states, the state map
+from . import ap_invoice_staging_intake  # a platform document becomes a record
+from . import ap_invoice_staging_engine  # claiming, the cron, running the steps
+from . import ap_invoice_staging_steps  # the pipeline's steps, validation to bill
+from . import ap_invoice_staging_status  # what goes back to the platform
+
+# isort: on
 from . import (
     account_move,
     account_move_bill,
     account_move_gate,
     ap_audit_pack,
     ap_bill_payment,
-    ap_input_mixin,  # sorts before the models inheriting it: defined first
-    ap_invoice_staging,
-    ap_invoice_staging_bill,
+    ap_invoice_staging_bill,  # imports the parts it extends first (see there)
     ap_invoice_staging_line,
     ap_invoice_staging_ops,
-    ap_invoice_staging_process,
-    ap_invoice_staging_rollout,  # after _process: overrides its steps
+    ap_invoice_staging_rollout,  # imports the parts it extends first (see there)
     ap_platform,
     ap_platform_bill,
     ap_platform_demo,

@@ -11,7 +11,7 @@ from ..exceptions import PlatformCallError
 from ..utils import bill_mapping
 from . import (  # noqa: F401  (extended here)
     ap_invoice_staging_line,
-    ap_invoice_staging_process,
+    ap_invoice_staging_steps,
     ap_sync_exception,
 )
 from .ap_invoice_staging import document_digest

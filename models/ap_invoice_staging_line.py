@@ -2,7 +2,7 @@ from odoo import _, api, fields, models
 from odoo.tools import float_compare
 
 from .ap_invoice_staging import to_decimal
-from .ap_invoice_staging_process import LINE_MATCH, UOM_CODES
+from .ap_invoice_staging_steps import LINE_MATCH, UOM_CODES
 from .ap_sync_mapping import tax_key
 
 

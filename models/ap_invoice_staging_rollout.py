@@ -14,6 +14,12 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from . import (  # noqa: F401  (extended here: this file overrides their methods)
+    ap_invoice_staging_intake,
+    ap_invoice_staging_status,
+    ap_invoice_staging_steps,
+)
+
 # Fields people may write through the ORM (forms, RPC) on a staging record: none but the mail ones.
 USER_WRITABLE_PREFIXES = ("message_", "activity_")
 STATE_CHECKED = "ap_sync_state_checked"

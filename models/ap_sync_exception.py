@@ -12,8 +12,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from ..utils.access import MANAGER_GROUP, check_manager
-from .ap_invoice_staging import FLAG_TYPES
-from .ap_invoice_staging_process import EXCEPTION_TYPES
+from .ap_invoice_staging import EXCEPTION_TYPES, FLAG_TYPES
 
 _logger = logging.getLogger(__name__)
 

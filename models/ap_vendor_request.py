@@ -4,7 +4,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from ..utils.access import MANAGER_GROUP, check_manager
-from .ap_invoice_staging_process import normalize_vat
+from .ap_invoice_staging_steps import normalize_vat
 
 
 class ApVendorRequest(models.Model):

@@ -1,4 +1,5 @@
-"""From a validated staging record to a vendor bill: the pipeline steps after ``validate``.
+"""Steps: from a received staging record to a vendor bill (validate, company, vendor, lines, PO,
+duplicate, approval, bill).
 
 Each step returns None (passed) or ``(exception type, message)``; the record then stops at that
 step, keeps the reason and resumes from it once the cause is fixed (mapping added, vendor linked,
@@ -7,7 +8,6 @@ override given). Steps are listed by ``_get_processing_steps`` so that a module 
 
 import base64
 import binascii
-import logging
 import re
 from decimal import Decimal
 
@@ -17,29 +17,6 @@ from odoo.exceptions import AccessError, UserError
 from ..exceptions import PlatformCallError
 from .ap_invoice_staging import document_digest, to_decimal
 
-_logger = logging.getLogger(__name__)
-
-EXCEPTION_TYPES = [
-    ("schema", "Schema"),
-    ("arithmetic", "Arithmetic"),
-    ("unknown_company", "Unknown company"),
-    ("unknown_vendor", "Unknown vendor"),
-    ("ambiguous_vendor", "Ambiguous vendor"),
-    ("bank_account_change", "Bank account change"),
-    ("tax_mapping", "Tax mapping"),
-    ("account_mapping", "Account mapping"),
-    ("currency", "Currency"),
-    ("po_not_found", "PO not found"),
-    ("price_variance", "Price variance"),
-    ("quantity_variance", "Quantity variance"),
-    ("receipt_missing", "Receipt missing"),
-    ("preceding_invoice", "Preceding invoice"),
-    ("possible_duplicate", "Possible duplicate"),
-    ("approval_not_confirmed", "Approval not confirmed"),
-    ("changed_after_billing", "Changed after billing"),
-    ("voided_after_billing", "Voided after billing"),
-    ("delivery_failed", "Delivery failed"),
-]
 LINE_MATCH = [
     ("no_po", "No PO"),
     ("matched", "Matched"),
@@ -78,20 +55,112 @@ def normalize_name(value):
 class ApInvoiceStaging(models.Model):
     _inherit = "ap.invoice.staging"
 
-    exception_type = fields.Selection(EXCEPTION_TYPES, readonly=True, index=True, tracking=True)
-    vendor_candidate_ids = fields.Many2many(
-        "res.partner",
-        string="Candidate Vendors",
-        readonly=True,
-        help="Partners that matched, when ambiguous.",
-    )
-    vendor_match_rule = fields.Char(readonly=True, help="The rule of the cascade that found the vendor.")
-    partner_bank_id = fields.Many2one("res.partner.bank", string="Vendor Bank Account", readonly=True)
-    reversed_move_id = fields.Many2one("account.move", string="Credit Note For", readonly=True)
-    duplicate_override_reason = fields.Text(readonly=True, tracking=True)
-    duplicate_override_uid = fields.Many2one("res.users", string="Duplicate Override By", readonly=True)
-    variance_override_reason = fields.Text(readonly=True, tracking=True)
-    variance_override_uid = fields.Many2one("res.users", string="Variance Accepted By", readonly=True)
+    def _step_validate(self):
+        """Contract section 3 arithmetic, within the currency's rounding. Returns a problem or None."""
+        self.ensure_one()
+        problems = self._check_arithmetic()
+        return ("arithmetic", "\n".join(problems)) if problems else None
+
+    def _get_rounding(self):
+        currency = self.currency_id
+        if currency:
+            return Decimal(str(currency.rounding))
+        return Decimal("0.01")
+
+    def _check_arithmetic(self):
+        data = self.document_json or {}
+        rounding = self._get_rounding()
+        problems = []
+
+        def differs(a, b):
+            return a is None or b is None or abs(a - b) > rounding / 2 + Decimal("1e-9")
+
+        lines = data.get("lines") or []
+        nets = []
+        for index, line in enumerate(lines, start=1):
+            quantity, price, net = (
+                to_decimal(line.get(key)) for key in ("quantity", "unit_price", "net_amount")
+            )
+            nets.append(net or Decimal(0))
+            if (
+                quantity is not None
+                and price is not None
+                and net is not None
+                and differs(quantity * price, net)
+            ):
+                problems.append(
+                    _(
+                        "Line %(n)s: quantity %(q)s × unit price %(p)s = %(e)s, but its net amount is %(net)s.",
+                        n=index,
+                        q=quantity,
+                        p=price,
+                        e=quantity * price,
+                        net=net,
+                    )
+                )
+        totals = data.get("totals") or {}
+        net, tax, gross = (to_decimal(totals.get(key)) for key in ("net", "tax", "gross"))
+        if differs(sum(nets, Decimal(0)), net):
+            problems.append(
+                _(
+                    "The line nets add up to %(sum)s, but totals.net is %(net)s.",
+                    sum=sum(nets, Decimal(0)),
+                    net=net,
+                )
+            )
+        for row in data.get("tax_breakdown") or []:
+            taxable, rate, amount = (
+                to_decimal(row.get(key)) for key in ("taxable_amount", "rate", "tax_amount")
+            )
+            if taxable is not None and rate is not None and differs(taxable * rate / 100, amount):
+                problems.append(
+                    _(
+                        "Tax %(cat)s %(rate)s%%: %(taxable)s × %(rate)s / 100 = %(expected)s, but tax_amount is %(amount)s.",
+                        cat=row.get("category"),
+                        rate=rate,
+                        taxable=taxable,
+                        expected=(taxable * rate / 100).quantize(rounding),
+                        amount=amount,
+                    )
+                )
+        if data.get("tax_breakdown"):
+            breakdown_tax = sum(
+                (to_decimal(r.get("tax_amount")) or Decimal(0)) for r in data["tax_breakdown"]
+            )
+            if differs(breakdown_tax, tax):
+                problems.append(
+                    _(
+                        "The tax breakdown adds up to %(sum)s, but totals.tax is %(tax)s.",
+                        sum=breakdown_tax,
+                        tax=tax,
+                    )
+                )
+        if net is not None and tax is not None and differs(net + tax, gross):
+            problems.append(
+                _(
+                    "totals.gross is %(gross)s, but net %(net)s + tax %(tax)s = %(sum)s.",
+                    gross=gross,
+                    net=net,
+                    tax=tax,
+                    sum=net + tax,
+                )
+            )
+        for index, line in enumerate(lines, start=1):
+            if to_decimal(line.get("quantity")) == 0:
+                problems.append(_("Line %s has quantity 0.", index))
+        if gross is not None and gross < 0 and self.document_type == "invoice":
+            problems.append(
+                _("The invoice total %s is negative: the platform should send it as a credit note.", gross)
+            )
+        if self.due_date and self.issue_date and self.due_date < self.issue_date:
+            problems.append(
+                _(
+                    "The due date %(due)s is before the issue date %(issue)s.",
+                    due=self.due_date,
+                    issue=self.issue_date,
+                )
+            )
+        return problems
 
     # ------------------------------------------------------------------ pipeline
     @api.model
@@ -628,15 +697,6 @@ class ApInvoiceStaging(models.Model):
         self.write({"move_id": move.id})
         return None
 
-    def _after_bill_created(self):
-        """Tell the platform; post the bill when the platform allows it, every check passed and the
-        acting user may post."""
-        res = super()._after_bill_created()
-        self._enqueue_erp_status("bill_created")
-        if self.move_id and self._may_auto_post(self.move_id):
-            self.move_id.action_post()
-        return res
-
     def _may_auto_post(self, move):
         return bool(
             self.platform_id.auto_post
@@ -703,35 +763,3 @@ class ApInvoiceStaging(models.Model):
             })  # fmt: skip
         if attachments:
             move.message_main_attachment_id = attachments[:1]
-
-    # ------------------------------------------------------------------ status back to the platform
-    def _enqueue_erp_status(self, status, message=None):
-        """Write an erp-status message for the platform (sent after commit, in order per document)."""
-        for record in self:
-            move = record.move_id
-            payments = move._get_reconciled_payments() if move else move
-            payment_date = max(payments.mapped("date"), default=None) if payments else None
-            payload = {
-                "status": status,
-                "erp_reference": move.name if move and move.name != "/" else (record.name or ""),
-                "erp_id": move.id or None,
-                "amount_residual": str(move.amount_residual) if move else None,
-                "payment_date": payment_date.isoformat() if payment_date else None,
-                "message": message or None,
-            }
-            self.env["ap.sync.outbox"]._enqueue_message(
-                record.platform_id, "erp_status", {key: value for key, value in payload.items() if value is not None},
-                record.document_id, document_key=f"invoice:{record.document_id}", source=move or record,
-                staging=record, status=status,
-            )  # fmt: skip
-
-    def action_reject_to_platform(self, reason):
-        """Refuse the document for good and tell the platform why (erp-status rejected)."""
-        if not (reason or "").strip():
-            raise UserError(_("Write down why the invoice is rejected: the platform receives the reason."))
-        for record in self:
-            if record.move_id:
-                raise UserError(_("%s already has a bill: cancel the bill instead.", record.display_name))
-            record.sudo()._set_state("rejected", reason.strip())
-            record.sudo()._enqueue_erp_status("rejected", reason.strip())
-        return True
