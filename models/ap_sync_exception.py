@@ -12,7 +12,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from ..utils.access import MANAGER_GROUP, check_manager
-from .ap_invoice_staging import EXCEPTION_TYPES, FLAG_TYPES
+from .ap_invoice_staging import EXCEPTION_TYPES, FLAG_TYPES, OPEN_STATES
 
 _logger = logging.getLogger(__name__)
 
@@ -20,7 +20,6 @@ _logger = logging.getLogger(__name__)
 # (Kept for imports; the method ``_get_pipeline_types`` is what the module uses.)
 PIPELINE_TYPES = {kind for kind, _label in EXCEPTION_TYPES} - set(FLAG_TYPES)
 VARIANCE_TYPES = {"price_variance", "quantity_variance", "receipt_missing"}
-OPEN_STATES = ("open", "in_progress")
 USER_WRITABLE = {"user_id", "state"}
 
 # Raised at a door, for a document that was refused and so has no record in Odoo (named by its platform id).

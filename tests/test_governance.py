@@ -389,6 +389,9 @@ class TestShadowModeAndScope(GovernanceCase):
         action = self.env.ref("account_ap_sync.action_ap_shadow_outcomes")
         report = self.env["ap.invoice.staging"].search(ast.literal_eval(action.domain))
         self.assertEqual(report & (good | unknown), good | unknown)
+        with self.assertRaisesRegex(AccessError, "Only an AP Sync manager may process rehearsed documents"):
+            good.with_user(self.ap_user_a).action_process_shadow_now()
+        self.assertEqual(good.state, "shadow")
         # Off: the recorded documents are processed for real.
         self.server.add_invoice(json.loads(good.payload_attachment_id.raw)["data"])
         self.platform.shadow_mode = False

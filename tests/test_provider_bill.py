@@ -258,6 +258,34 @@ class TestBillApproval(BillCase):
         self.assertIn("APPROVED", staging.approvers)
         self.assertFalse(self.exceptions("approval_pending").filtered(lambda e: e.state == "open"))
 
+    def test_approval_reread_waits_while_bill_cannot_answer(self):
+        bill = self.bill()
+        self.send("bill.created", bill)
+        staging = self.staging()
+        self.server.fail_next(
+            status=503, path_prefix=f"/v3/bills/{bill['id']}", headers={"Retry-After": "90"}
+        )
+        staging._process()
+        self.assertEqual(
+            (staging.state, staging.platform_retry_count), ("received", 1), staging.exception_reason
+        )
+        wait = staging.platform_retry_at - fields.Datetime.now()
+        self.assertTrue(timedelta(seconds=80) < wait <= timedelta(seconds=91), f"waits Retry-After: {wait}")
+        self.assertFalse(
+            self.exceptions("approval_not_confirmed"), "a busy BILL is no exception for a person"
+        )
+        staging.platform_retry_at = False
+        staging._process()
+        self.assertEqual(staging.state, "bill_created", staging.exception_reason)
+        # A refusal is final: the record stops at once.
+        other = self.bill(bill_id="00n02BILL0000000002", invoice_number="INV-REFUSED",
+                          lines=[{"amount": "77.70", "chartOfAccountId": ACCOUNT_ID, "description": "Strings"}])  # fmt: skip
+        self.send("bill.created", other)
+        refused = self.staging(other["id"])
+        self.server.fail_next(status=404, path_prefix=f"/v3/bills/{other['id']}")
+        refused._process()
+        self.assertEqual((refused.state, refused.exception_type), ("exception", "approval_not_confirmed"))
+
     def test_backstop_is_paginated_by_updated_time(self):
         for index in range(5):
             self.bill(bill_id=f"00n02PAGE{index:011d}", invoice_number=f"P-{index}")
@@ -436,7 +464,7 @@ class TestBillPayments(BillCase):
         wait = message.next_attempt_at - fields.Datetime.now()
         self.assertTrue(timedelta(seconds=290) < wait <= timedelta(seconds=301), f"waits Retry-After: {wait}")
         self.server.fail_next(status=400, path_prefix="/v3/bills/record-payment",
-                              body=[{"code": "BDC_1109", "message": "Invalid amount"}])  # fmt: skip
+                              body=[{"code": "BDC_5404", "message": "Invalid amount"}])  # fmt: skip
         message.next_attempt_at = False
         self.env["ap.sync.outbox"]._cron_deliver()
         self.assertEqual((message.state, message.last_status), ("dead", 400), "a refusal is not tried again")

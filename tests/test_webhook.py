@@ -5,6 +5,7 @@ import json
 import math
 import time
 from datetime import timedelta
+from decimal import Decimal
 
 from odoo import fields
 from odoo.exceptions import UserError
@@ -361,21 +362,48 @@ class TestProcessing(ApSyncCase):
         return event.staging_id
 
     def assertValidated(self, staging):
-        """The arithmetic step passed: processing went on to the next steps."""
-        self.assertNotEqual(staging.state, "received")
-        self.assertFalse(
-            staging.state == "exception" and staging.processing_step == "validate", staging.exception_reason
+        """The arithmetic step passed: processing went on to the steps after it, and a stop is theirs."""
+        steps = [name for name, _method, _state in staging._get_processing_steps()]
+        self.assertIn(
+            staging.state, ("validated", "matched", "bill_created", "exception"), staging.exception_reason
         )
+        if staging.state == "exception":
+            self.assertGreater(
+                steps.index(staging.processing_step), steps.index("validate"), staging.exception_reason
+            )
+            self.assertNotEqual(staging.exception_type, "arithmetic", staging.exception_reason)
+        self.assertFalse(self.queue_items(staging, "arithmetic"), "no arithmetic item in the queue")
         self.assertIsNone(staging._step_validate())
 
-    def test_arithmetic_ok_validates(self):
-        staging = self.stage(
-            make_invoice(
-                lines=[{"quantity": "3", "unit_price": "9.99"}, {"quantity": "1", "unit_price": "0.03"}]
-            )
+    def queue_items(self, staging, kind):
+        return self.env["ap.sync.exception"].search(
+            [("staging_id", "=", staging.id), ("exception_type", "=", kind)]
         )
+
+    def test_arithmetic_ok_validates(self):
+        lines = [{"quantity": "3", "unit_price": "9.99"}, {"quantity": "1", "unit_price": "0.03"}]
+        staging = self.stage(make_invoice(lines=lines))
+        # The same invoice with one line amount off by a cent: the arithmetic step stops it.
+        wrong = make_invoice(doc_id="inv_off_by_a_cent", lines=lines)
+        wrong["lines"][0]["net_amount"] = str(Decimal(wrong["lines"][0]["net_amount"]) + Decimal("0.01"))
+        wrong_staging = self.stage(wrong)
         self.env["ap.invoice.staging"]._cron_process()
         self.assertValidated(staging)
+        # It went past validate and the vendor steps and stopped at the line mapping, for its currency
+        # (not active in this database): a later step's reason, not the arithmetic's.
+        self.assertEqual(
+            (staging.state, staging.processing_step, staging.exception_type),
+            ("exception", "map_lines", "currency"),
+            staging.exception_reason,
+        )
+        self.assertIn("currency EUR is not active", staging.exception_reason)
+        self.assertEqual(self.queue_items(staging, "currency").state, "open")
+        self.assertEqual(
+            (wrong_staging.state, wrong_staging.processing_step, wrong_staging.exception_type),
+            ("exception", "validate", "arithmetic"),
+            wrong_staging.exception_reason,
+        )
+        self.assertTrue(self.queue_items(wrong_staging, "arithmetic"))
 
     def test_arithmetic_failures_flag_with_numbers(self):
         bad_sum = make_invoice(doc_id="inv_sum")
