@@ -382,22 +382,25 @@ class TestProcessing(ApSyncCase):
 
     def test_arithmetic_ok_validates(self):
         lines = [{"quantity": "3", "unit_price": "9.99"}, {"quantity": "1", "unit_price": "0.03"}]
-        staging = self.stage(make_invoice(lines=lines))
+        # A supplier no partner matches: the record can only stop at the vendor step, after validate,
+        # whatever else the database holds (currencies, taxes).
+        nobody = {"external_id": "V-ARITH-NOBODY", "name": "Arithmetic Nobody Supplies 7f3c"}
+        staging = self.stage(make_invoice(lines=lines, supplier=nobody))
         # The same invoice with one line amount off by a cent: the arithmetic step stops it.
-        wrong = make_invoice(doc_id="inv_off_by_a_cent", lines=lines)
+        wrong = make_invoice(doc_id="inv_off_by_a_cent", lines=lines, supplier=nobody)
         wrong["lines"][0]["net_amount"] = str(Decimal(wrong["lines"][0]["net_amount"]) + Decimal("0.01"))
         wrong_staging = self.stage(wrong)
         self.env["ap.invoice.staging"]._cron_process()
         self.assertValidated(staging)
-        # It went past validate and the vendor steps and stopped at the line mapping, for its currency
-        # (not active in this database): a later step's reason, not the arithmetic's.
+        # It went past validate and stopped at the vendor step, for the vendor: a later step's reason,
+        # not the arithmetic's.
         self.assertEqual(
             (staging.state, staging.processing_step, staging.exception_type),
-            ("exception", "map_lines", "currency"),
+            ("exception", "match_vendor", "unknown_vendor"),
             staging.exception_reason,
         )
-        self.assertIn("currency EUR is not active", staging.exception_reason)
-        self.assertEqual(self.queue_items(staging, "currency").state, "open")
+        self.assertIn("Arithmetic Nobody Supplies 7f3c", staging.exception_reason)
+        self.assertEqual(self.queue_items(staging, "unknown_vendor").state, "open")
         self.assertEqual(
             (wrong_staging.state, wrong_staging.processing_step, wrong_staging.exception_type),
             ("exception", "validate", "arithmetic"),
