@@ -5,28 +5,17 @@ from odoo import Command, fields
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 
-from .common import API_KEY, ApPlatformServer
+from .common import ReferencePlatformMixin
 from .test_processing_bill import BillPipelineCase
 
 PAYMENT_STATUS = {"in_payment": "in_payment", "paid": "paid", "partial": "partially_paid"}
 
 
 @tagged("post_install", "-at_install")
-class TestOutbox(BillPipelineCase):
+class TestOutbox(ReferencePlatformMixin, BillPipelineCase):
     """Transactional outbox: written with the business change, delivered after it, retried, dead, replayed."""
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.server = ApPlatformServer(api_key=API_KEY).start()
-        cls.addClassCleanup(cls.server.stop)
-        cls.platform.write(
-            {"base_url": cls.server.url, "retry_base": 30, "retry_cap": 3600, "retry_max_attempts": 8}
-        )
-
-    def setUp(self):
-        super().setUp()
-        self.server.clear()
+    platform_values = {"retry_base": 30, "retry_cap": 3600, "retry_max_attempts": 8}
 
     def outbox(self):
         return self.env["ap.sync.outbox"].search([("platform_id", "=", self.platform.id)], order="id")
