@@ -15,8 +15,7 @@ class ApInvoiceStagingLine(models.Model):
     _order = "staging_id, sequence, id"
 
     staging_id = fields.Many2one("ap.invoice.staging", required=True, ondelete="cascade", index=True)
-    # Precomputed: set in the INSERT of a line, not by an UPDATE after it (intake).
-    company_id = fields.Many2one(related="staging_id.company_id", store=True, index=True, precompute=True)
+    company_id = fields.Many2one(related="staging_id.company_id", store=True, index=True)
     currency_id = fields.Many2one(related="staging_id.currency_id")
     sequence = fields.Integer(default=10)
     line_ref = fields.Char(string="Line ID", help="The platform's line id.")

@@ -42,7 +42,6 @@ class ApInvoiceStaging(models.Model):
     priority = fields.Integer(
         compute="_compute_priority",
         store=True,
-        precompute=True,  # in the INSERT at intake, not an UPDATE after it
         readonly=True,
         index=True,
         help="Sum of the points of the priority rules the invoice meets (boosted in close windows). "
