@@ -152,7 +152,9 @@ class ApSyncOutbox(models.Model):
         )
         cron = self.env.ref("account_ap_sync.ir_cron_ap_sync_deliver", raise_if_not_found=False)
         if cron:
-            cron.sudo()._trigger()
+            # Woken after commit over the process's kept connection (utils/cron_wakeup): a group of
+            # records enqueueing a message each no longer opens a new connection per message.
+            cron.sudo().with_context(ap_sync_kept_notify=True)._trigger()
         return message
 
     # ------------------------------------------------------------------ delivery
