@@ -6,6 +6,8 @@ message; machine-facing errors carry an HTTP status and a JSON error code (contr
 
 from odoo.exceptions import UserError
 
+from .utils.retry import TRANSIENT_STATUSES, parse_retry_after
+
 
 class ApSyncError(UserError):
     """Base class of the errors this module shows to a person."""
@@ -20,33 +22,42 @@ class EncryptionKeyInvalid(ApSyncError):
 
 
 class PlatformCallError(ApSyncError):
-    """An outbound call to the platform failed: it carries the retry decision (cf. OCA queue_job's
-    ``RetryableJobError``), so that every caller (outbox, pull, approval verification) reads the
-    same verdict instead of interpreting statuses on its own.
+    """An outbound call to the platform failed. Like OCA queue_job's ``RetryableJobError`` (a message
+    and the ``seconds`` to wait), it carries the retry decision, so that every caller (outbox, pull,
+    approval verification) acts on the same verdict instead of interpreting statuses on its own.
 
     * ``transient``: True when trying again later may succeed (timeouts, connection errors, 408/425/
       429/5xx, a truncated or unreadable answer); False when the same call will fail again
-      (4xx refusals, a body above the size limit, a redirect to another host);
+      (4xx refusals, a body above the size limit, a redirect to another host, missing settings);
     * ``retry_after``: seconds the platform asked to wait (``Retry-After``), or None;
     * ``status``: the HTTP status, or None when no answer came;
-    * ``reason``: a readable sentence for people (also ``args[0]``);
-    * ``response``: the ``requests.Response`` when there was one (body already read, within the limit).
+    * ``reason``: a readable sentence for people (also ``args[0]``).
+
+    :meth:`from_response` builds the error of a refused answer from its status and headers.
     """
 
-    def __init__(self, message, status=None, transient=False, retry_after=None, response=None):
+    def __init__(self, message, status=None, transient=False, retry_after=None):
         super().__init__(message)
         self.status = status
         self.transient = transient
         self.retry_after = retry_after
-        self.response = response
+
+    @classmethod
+    def from_response(cls, message, response, retry_after=None):
+        """The error of a refused answer (``requests.Response``): transient for the statuses in
+        :data:`TRANSIENT_STATUSES`, waiting what its ``Retry-After`` asks (else ``retry_after``)."""
+        status = response.status_code
+        asked = parse_retry_after(response.headers.get("Retry-After"))
+        return cls(
+            message,
+            status=status,
+            transient=status in TRANSIENT_STATUSES,
+            retry_after=asked if asked is not None else retry_after,
+        )
 
     @property
     def reason(self):
         return self.args[0] if self.args else ""
-
-    @property
-    def permanent(self):
-        return not self.transient
 
 
 class IntakeError(Exception):

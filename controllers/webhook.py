@@ -161,7 +161,10 @@ class ApSyncWebhookController(http.Controller):
                 env.cr.rollback()
                 env.transaction.reset()
         if status == 202 and event.staging_id:
-            env.ref("account_ap_sync.ir_cron_ap_sync_process")._trigger()
+            # Woken after commit over a kept connection, not a new one per request (utils/cron_wakeup).
+            env.ref("account_ap_sync.ir_cron_ap_sync_process").with_context(
+                ap_sync_kept_notify=True
+            )._trigger()
         return status, body, event
 
     def _log_request(self, env, platform_code, httprequest, status, body, context, started):

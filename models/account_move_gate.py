@@ -12,10 +12,11 @@ import hashlib
 import json
 
 from odoo import SUPERUSER_ID, _, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import UserError
 from odoo.tools import float_compare, float_round
 
-MANAGER_GROUP = "account_ap_sync.group_ap_sync_manager"
+from ..utils.access import check_manager
+
 AUTO_POST = "ap_sync_auto_post"
 # Approval evidence and gate records on the bill: written by the module only.
 PROTECTED_MOVE_FIELDS = {
@@ -205,8 +206,7 @@ class AccountMove(models.Model):
     # ------------------------------------------------------------------ override
     def _ap_override_gate(self, reason):
         """An AP Sync manager lets the bill be posted as it is now, with a written reason."""
-        if not self.env.user.has_group(MANAGER_GROUP):
-            raise AccessError(_("Only an AP Sync manager may override the posting gate."))
+        check_manager(self.env, _("Only an AP Sync manager may override the posting gate."))
         reason = (reason or "").strip()
         if not reason:
             raise UserError(_("Write down why: the reason is kept on the bill and in its audit pack."))

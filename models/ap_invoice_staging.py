@@ -77,6 +77,9 @@ EXCEPTION_TYPES = [
 ]
 # Exception types that flag a record (or a message) without stopping its processing.
 FLAG_TYPES = ("changed_after_billing", "voided_after_billing", "delivery_failed")
+# States of an exception-queue item still waiting for a person (imported as ap_sync_exception.OPEN_STATES;
+# defined here, like FLAG_TYPES, because the exception model imports this file).
+OPEN_STATES = ("open", "in_progress")
 # States in which the document has a bill: an upstream change is flagged, never applied.
 BILLED_STATES = {"bill_created", "posted", "paid"}
 FINAL_STATES = {"cancelled"}
@@ -253,7 +256,7 @@ class ApInvoiceStaging(models.Model):
         if state == "exception" and exception_type:
             # Stopped at another problem than before: the earlier item is behind it now.
             moved_on = Exception_.sudo().search([
-                ("staging_id", "in", self.ids), ("state", "in", ("open", "in_progress")),
+                ("staging_id", "in", self.ids), ("state", "in", OPEN_STATES),
                 ("exception_type", "not in", (exception_type, *FLAG_TYPES)),
             ])  # fmt: skip
             moved_on._resolve(_("Processing went past this problem."), self.env.ref("base.user_root"))
@@ -261,7 +264,7 @@ class ApInvoiceStaging(models.Model):
                 Exception_._raise_for(exception_type, reason, staging=record)
         if recovered:
             Exception_.sudo().search(
-                [("staging_id", "in", recovered.ids), ("state", "in", ("open", "in_progress"))]
+                [("staging_id", "in", recovered.ids), ("state", "in", OPEN_STATES)]
             )._resolve(
                 _("Processing went on: the record is now %s.", dict(STATES)[state]),
                 self.env.ref("base.user_root"),

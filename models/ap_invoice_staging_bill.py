@@ -9,12 +9,13 @@ from odoo import _, api, fields, models
 
 from ..exceptions import PlatformCallError
 from ..utils import bill_mapping
+from ..utils.url import segment
 from . import (  # noqa: F401  (extended here)
     ap_invoice_staging_line,
     ap_invoice_staging_steps,
     ap_sync_exception,
 )
-from .ap_invoice_staging import document_digest
+from .ap_invoice_staging import OPEN_STATES, document_digest
 
 BILL_EXCEPTION_TYPES = [
     ("approval_pending", "Waiting for approval on the platform"),
@@ -95,10 +96,13 @@ class ApInvoiceStaging(models.Model):
         platform = self.platform_id
         try:
             bill = platform._bill_get(
-                f"/v3/bills/{self.document_id}", "verify_approval", {"staging_id": self.id}
+                f"/v3/bills/{segment(self.document_id)}", "verify_approval", {"staging_id": self.id}
             )
         except PlatformCallError as exc:
-            return "approval_not_confirmed", _("The approval could not be confirmed in BILL: %s", exc.args[0])
+            message = _("The approval could not be confirmed in BILL: %s", exc.reason)
+            if exc.transient:  # BILL cannot answer now: the record waits and is tried again
+                return "approval_not_confirmed", message, exc.retry_after or True
+            return "approval_not_confirmed", message
         current = platform._bill_invoice(bill)
         if current["approval"]["status"] != "approved":
             kind = (
@@ -144,7 +148,7 @@ class ApInvoiceStaging(models.Model):
             ) or self.approvers,
         })  # fmt: skip
         self.env["ap.sync.exception"].sudo().search([
-            ("staging_id", "=", self.id), ("state", "in", ("open", "in_progress")),
+            ("staging_id", "=", self.id), ("state", "in", OPEN_STATES),
             ("exception_type", "in", ("approval_pending", "approval_not_confirmed")),
         ])._resolve(_("Approved in BILL."), self.env.ref("base.user_root"))  # fmt: skip
         self.message_post(

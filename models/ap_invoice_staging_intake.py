@@ -97,9 +97,8 @@ class ApInvoiceStaging(models.Model):
             payload_sha256=event.payload_sha256,
         )
         if not staging:
-            Staging = self.with_context(
-                mail_create_nolog=True, mail_create_nosubscribe=True, mail_notrack=True
-            )
+            # No chatter work at intake: no creation message, follower or tracking (a webhook per invoice).
+            Staging = self.with_context(tracking_disable=True)
             values.update(
                 platform_id=platform.id,
                 company_id=platform.company_id.id,
@@ -108,7 +107,7 @@ class ApInvoiceStaging(models.Model):
             )
             try:
                 with self.env.cr.savepoint():
-                    staging = Staging.create(values)
+                    staging = Staging.create(values).with_env(self.env)
             except pg_errors.UniqueViolation as exc:
                 raise ConcurrentIntake(data["id"]) from exc
             event._mark("applied", staging=staging)

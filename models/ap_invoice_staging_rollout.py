@@ -14,6 +14,7 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from ..utils.access import check_manager
 from . import (  # noqa: F401  (extended here: this file overrides their methods)
     ap_invoice_staging_intake,
     ap_invoice_staging_status,
@@ -240,8 +241,7 @@ class ApInvoiceStaging(models.Model):
 
     def action_process_shadow_now(self):
         """Manager: process rehearsed documents for real now (their platform left shadow mode)."""
-        if not self.env.user.has_group("account_ap_sync.group_ap_sync_manager"):
-            raise UserError(_("Only an AP Sync manager may do this."))
+        check_manager(self.env, _("Only an AP Sync manager may process rehearsed documents for real."))
         records = self.sudo().filtered(lambda r: r.state in ("shadow", "out_of_scope"))
         blocked = records.filtered(
             lambda r: r.platform_id.shadow_mode if r.state == "shadow" else r._get_scope_problem()

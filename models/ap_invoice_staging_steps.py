@@ -12,9 +12,10 @@ import re
 from decimal import Decimal
 
 from odoo import _, api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import UserError
 
 from ..exceptions import PlatformCallError
+from ..utils.access import check_manager
 from .ap_invoice_staging import document_digest, to_decimal
 
 LINE_MATCH = [
@@ -178,8 +179,7 @@ class ApInvoiceStaging(models.Model):
     # ------------------------------------------------------------------ overrides (manager, with a reason)
     def _override(self, kind, reason):
         """Let a manager release a duplicate or accept a variance; the reason and the person are kept."""
-        if not self.env.user.has_group("account_ap_sync.group_ap_sync_manager"):
-            raise AccessError(_("Only an AP Sync manager may override a check."))
+        check_manager(self.env, _("Only an AP Sync manager may override a check."))
         if not (reason or "").strip():
             raise UserError(_("Write down why: the reason is kept with the record."))
         field = {"duplicate": "duplicate_override", "variance": "variance_override"}[kind]
@@ -388,14 +388,8 @@ class ApInvoiceStaging(models.Model):
         if self.supplier_iban:
             self.env["res.partner.bank"].create({"acc_number": self.supplier_iban, "partner_id": partner.id})
         if self.supplier_external_id:
-            self.env["ap.sync.mapping"].create(
-                {
-                    "mapping_type": "vendor",
-                    "external_code": self.supplier_external_id,
-                    "company_id": self.company_id.id,
-                    "platform_id": self.platform_id.id,
-                    "partner_id": partner.id,
-                }
+            self.env["ap.sync.mapping"]._set_vendor(
+                self.supplier_external_id, partner, self.company_id, self.platform_id
             )
         self.message_post(body=_("Vendor %s created from the platform's data.", partner.display_name))
         return partner

@@ -18,17 +18,16 @@ from odoo.exceptions import UserError, ValidationError
 
 from ..exceptions import PlatformCallError
 from ..utils import crypto
+from ..utils.access import MANAGER_GROUP
 from ..utils.redact import scrub_text
 
 _logger = logging.getLogger(__name__)
 
-MANAGER_GROUP = "account_ap_sync.group_ap_sync_manager"
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 DEFAULT_MAX_PAYLOAD = 10 * 1024 * 1024
 CONNECT_TIMEOUT = 5
 READ_TIMEOUT = 30
 # Contract section 2: answers that are worth retrying.
-TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 # Answers of the platform are read up to this size (platform field max_response_size).
 DEFAULT_MAX_RESPONSE = 5 * 1024 * 1024
 DEFAULT_MAX_CONCURRENT_CALLS = 4
@@ -239,24 +238,6 @@ class PendingCalls:
                 self.calls, self._results, self._prepared, outcomes, self.deferred_logs
             )
         return self._results
-
-
-def parse_retry_after(value):
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return int(value)
-    from email.utils import parsedate_to_datetime
-
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    return max(0, int(when.timestamp() - time.time()))
 
 
 class ApPlatform(models.Model):
@@ -608,14 +589,15 @@ class ApPlatform(models.Model):
         values = []
         for row in Secret.search([("platform_id", "in", self.ids)]):
             try:
-                values.append(crypto.decrypt(row.token))
+                values.append(crypto.decrypt(row.token, self.env))
             except UserError:
                 continue
         return values
 
     # ------------------------------------------------------------------ outbound HTTP
     def _get_url(self, path):
-        """Absolute URL of an API ``path`` (a provider may route paths elsewhere)."""
+        """Absolute URL of an API ``path`` (a provider may route paths elsewhere). ``path`` is sent as
+        it is: its segments are quoted where it is built (``utils.url.segment``)."""
         self.ensure_one()
         return self.base_url.rstrip("/") + path
 
@@ -633,11 +615,6 @@ class ApPlatform(models.Model):
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
         return headers
-
-    def _get_url(self, path):
-        """The absolute URL of ``path`` (relative to the base URL)."""
-        self.ensure_one()
-        return self.base_url.rstrip("/") + path
 
     def _handle_unauthorized(self, response):
         """Provider hook, called once when a call is answered 401: return True to send it again with
@@ -848,25 +825,25 @@ class ApPlatform(models.Model):
             return PlatformCallError(
                 _("The platform's answer to %(method)s %(path)s was cut short (HTTP %(status)s): try again later.",
                   method=method, path=path, status=status),
-                status=status, transient=True, response=response,
+                status=status, transient=True,
             )  # fmt: skip
         if kind == "too_large":
             return PlatformCallError(
                 _("The platform's answer to %(method)s %(path)s is larger than %(limit)s bytes: not read.",
                   method=method, path=path, limit=detail),
-                status=status, transient=False, response=response,
+                status=status, transient=False,
             )  # fmt: skip
         if kind == "redirect":
             return PlatformCallError(
                 _("The platform redirected %(method)s %(path)s to another host (%(target)s): not followed, "
                   "so that the credentials never leave for it. Check the base URL.",
                   method=method, path=path, target=detail),
-                status=status, transient=False, response=response,
+                status=status, transient=False,
             )  # fmt: skip
         return PlatformCallError(
             _("The platform answered %(method)s %(path)s with a redirect that is not followed (%(detail)s).",
               method=method, path=path, detail=detail),
-            status=status, transient=False, response=response,
+            status=status, transient=False,
         )  # fmt: skip
 
     def _classify_response(self, method, path, response, raise_for_status=False, expect_json=False):
@@ -878,16 +855,14 @@ class ApPlatform(models.Model):
         if not 200 <= status < 300:
             if not raise_for_status:
                 return None
-            transient = status in TRANSIENT_STATUSES
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
             if html:
                 detail = _("an HTML error page%s", f" ({_html_title(body)})" if _html_title(body) else "")
             else:
                 detail = scrub_text(response.text[:300], self._secret_values()) or response.reason or ""
-            return PlatformCallError(
+            return PlatformCallError.from_response(
                 _("The platform answered HTTP %(status)s to %(method)s %(path)s: %(detail)s",
                   status=status, method=method, path=path, detail=detail),
-                status=status, transient=transient, retry_after=retry_after, response=response,
+                response,
             )  # fmt: skip
         if not expect_json:
             return None
@@ -897,7 +872,7 @@ class ApPlatform(models.Model):
                   "instead of JSON: is the base URL right, or is a proxy in the way?",
                   status=status, method=method, path=path,
                   title=f" ({_html_title(body)})" if _html_title(body) else ""),
-                status=status, transient=False, response=response,
+                status=status, transient=False,
             )  # fmt: skip
         try:
             response.json()
@@ -906,7 +881,7 @@ class ApPlatform(models.Model):
             return PlatformCallError(
                 _("The platform answered HTTP %(status)s to %(method)s %(path)s with JSON nested too deep "
                   "to read.", status=status, method=method, path=path),
-                status=status, transient=False, response=response,
+                status=status, transient=False,
             )  # fmt: skip
         except ValueError:
             # Announced as JSON but unreadable: most likely cut short on the way, worth another try.
@@ -915,7 +890,7 @@ class ApPlatform(models.Model):
                 _("The platform answered HTTP %(status)s to %(method)s %(path)s with a body that is not "
                   "JSON (%(type)s, %(size)s bytes).",
                   status=status, method=method, path=path, type=content_type or "-", size=len(body)),
-                status=status, transient=json_announced, response=response,
+                status=status, transient=json_announced,
             )  # fmt: skip
         return None
 

@@ -22,6 +22,8 @@ from odoo.exceptions import UserError
 from ..exceptions import IntakeError, PlatformCallError
 from ..utils import bill_mapping, crypto, input_guard
 from ..utils.redact import scrub_text
+from ..utils.retry import parse_retry_after
+from ..utils.url import segment
 from . import (  # noqa: F401  (extended here; api_login/api_password come with the Rossum provider)
     ap_platform_ops,
     ap_platform_provider,
@@ -29,7 +31,7 @@ from . import (  # noqa: F401  (extended here; api_login/api_password come with 
     ap_platform_rossum,
     ap_platform_secret,
 )
-from .ap_platform import CONNECT_TIMEOUT, READ_TIMEOUT, _http_session, _session_store, parse_retry_after
+from .ap_platform import CONNECT_TIMEOUT, READ_TIMEOUT, _http_session, _session_store
 
 _logger = logging.getLogger(__name__)
 
@@ -163,15 +165,13 @@ class ApPlatform(models.Model):
         }
         response = self._bill_http("POST", "/v3/login", payload=body, event_type="bill.login", log_body=False)
         if not response.ok:
-            raise PlatformCallError(
+            raise PlatformCallError.from_response(
                 _(
                     "BILL refused the login (HTTP %(status)s): %(detail)s",
                     status=response.status_code,
                     detail=self._bill_error_text(response),
                 ),  # fmt: skip
-                status=response.status_code,
-                transient=response.status_code in (429, 500, 502, 503, 504),
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                response,
             )
         try:
             session = response.json()["sessionId"]
@@ -310,15 +310,14 @@ class ApPlatform(models.Model):
                 "GET", path, params=params, event_type=event_type, log_values=log_values
             )
         if not response.ok:
-            raise PlatformCallError(
+            raise PlatformCallError.from_response(
                 _(
                     "BILL answered HTTP %(status)s to GET %(path)s: %(detail)s",
                     status=response.status_code,
                     path=path,
                     detail=self._bill_error_text(response),
                 ),  # fmt: skip
-                status=response.status_code,
-                transient=response.status_code in (408, 429, 500, 502, 503, 504),
+                response,
             )
         return self._bill_json(response)
 
@@ -326,7 +325,7 @@ class ApPlatform(models.Model):
         cache = self.env.cr.cache.setdefault("account_ap_sync.bill_vendors", {})
         key = (self.id, vendor_id)
         if key not in cache:
-            cache[key] = self._bill_get(f"/v3/vendors/{vendor_id}", "bill.vendor", log_values)
+            cache[key] = self._bill_get(f"/v3/vendors/{segment(vendor_id)}", "bill.vendor", log_values)
         return cache[key]
 
     def _bill_invoice(self, bill, vendor=None):
@@ -471,17 +470,14 @@ class ApPlatform(models.Model):
             params["page"] = cursor
         response = self._bill_request("GET", "/v3/bills", params=params, event_type="pull")
         if not response.ok:
-            delay = parse_retry_after(response.headers.get("Retry-After"))
-            if response.status_code == 429 and delay is None:
-                delay = 60
-            raise PlatformCallError(
+            raise PlatformCallError.from_response(
                 _(
                     "BILL answered HTTP %(status)s: %(detail)s",
                     status=response.status_code,
                     detail=self._bill_error_text(response),
                 ),  # fmt: skip
-                status=response.status_code,
-                retry_after=delay,
+                response,
+                retry_after=60 if response.status_code == 429 else None,  # BILL's rate window is a minute
             )
         try:
             page = self._bill_json(response)
@@ -508,7 +504,7 @@ class ApPlatform(models.Model):
             return super()._fetch_document(staging)
         try:
             bill = self._bill_get(
-                f"/v3/bills/{staging.document_id}", "verify_approval", {"staging_id": staging.id}
+                f"/v3/bills/{segment(staging.document_id)}", "verify_approval", {"staging_id": staging.id}
             )
         except PlatformCallError as exc:
             return None, _("The approval could not be confirmed in BILL: %s", exc.args[0])
@@ -547,7 +543,7 @@ class ApPlatform(models.Model):
         if kind == "vendor":
             return {
                 "method": "PATCH",
-                "path": f"/v3/vendors/{target}",
+                "path": f"/v3/vendors/{segment(target)}",
                 "payload": bill_mapping.vendor_patch(payload),
             }
         return None

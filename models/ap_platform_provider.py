@@ -24,6 +24,7 @@ from odoo import _, models
 
 from ..exceptions import IntakeError, PlatformCallError
 from ..utils import input_guard, schema
+from ..utils.url import segment
 from .ap_platform_pull import MAX_CURSOR_LENGTH, PAGE_MAX_DEPTH
 
 _logger = logging.getLogger(__name__)
@@ -201,7 +202,7 @@ class ApPlatformProvider(models.Model):
         if self.provider != "generic":
             return None
         return {
-            "method": "GET", "path": f"/invoices/{staging.document_id}", "event_type": "verify_approval",
+            "method": "GET", "path": f"/invoices/{segment(staging.document_id)}", "event_type": "verify_approval",
             "log_values": {"staging_id": staging.id}, "raise_for_status": True, "expect_json": True,
         }  # fmt: skip
 
@@ -242,6 +243,7 @@ class ApPlatformProvider(models.Model):
         self.ensure_one()
         if not target:
             return None
+        target = segment(target)
         routes = {
             "erp_status": ("POST", f"/invoices/{target}/erp-status"),
             "vendor": ("PUT", f"/vendors/{target}"),

@@ -34,11 +34,13 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from ..exceptions import IntakeError, PlatformCallError
-from .ap_platform import _http_session, _session_store, parse_retry_after
+from ..utils.access import MANAGER_GROUP
+from ..utils.retry import parse_retry_after
+from ..utils.url import segment
+from .ap_platform import _http_session, _session_store
 
 _logger = logging.getLogger(__name__)
 
-MANAGER_GROUP = "account_ap_sync.group_ap_sync_manager"
 SIGNATURE_HEADER = "x-rossum-signature-sha256"
 SHA1_HEADER = "x-elis-signature"
 SIGNATURE_PATTERN = re.compile(r"^(?:sha256=)?([0-9a-fA-F]{64})$")
@@ -307,11 +309,8 @@ class ApPlatformRossum(models.Model):
                     _("Rossum refused the login (HTTP %s): check the API login and password.", status),
                     status=status,
                 )
-            raise PlatformCallError(
-                _("Rossum answered HTTP %s to the login.", status),
-                status=status,
-                transient=status in (429, 500, 502, 503, 504),
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            raise PlatformCallError.from_response(
+                _("Rossum answered HTTP %s to the login.", status), response
             )
         try:
             token = response.json()["key"]
@@ -693,7 +692,7 @@ class ApPlatformRossum(models.Model):
     def _rossum_fetch_content(self, annotation_id, url=None, log_values=None):
         """The content tree of an annotation (``GET /v1/annotations/{id}/content``, or the content URL
         the annotation gives, when it is under the API root). None when Rossum does not give it."""
-        path = f"/v1/annotations/{annotation_id}/content"
+        path = f"/v1/annotations/{segment(annotation_id)}/content"
         if isinstance(url, str) and url.startswith(("http://", "https://")):
             try:
                 path = self._rossum_relative(url)
@@ -736,18 +735,15 @@ class ApPlatformRossum(models.Model):
             position = {"q": 0, "next": None}
         index = min(int(position.get("q") or 0), len(queues) - 1)
         path = position.get("next") or (
-            f"/v1/queues/{queues[index]}/export?format=json&status=confirmed&page=1&page_size={page_size}"
+            f"/v1/queues/{segment(queues[index])}/export?format=json&status=confirmed&page=1&page_size={page_size}"
         )
         response = self._call("GET", path, event_type="pull")
         if not response.ok:
-            delay = (
-                parse_retry_after(response.headers.get("Retry-After"))
-                if response.status_code in (429, 503)
-                else None
-            )
-            raise PlatformCallError(
-                f"HTTP {response.status_code}", status=response.status_code, retry_after=delay
-            )
+            raise PlatformCallError.from_response(
+                _("Rossum answered HTTP %(status)s to the export of queue %(queue)s.",
+                  status=response.status_code, queue=queues[index]),
+                response,
+            )  # fmt: skip
         try:
             page = response.json()
             results = page["results"]
@@ -800,7 +796,9 @@ class ApPlatformRossum(models.Model):
             return super()._fetch_document(staging)
         self.ensure_one()
         log_values = {"staging_id": staging.id}
-        response = self._rossum_get(f"/v1/annotations/{staging.document_id}", "verify_approval", log_values)
+        response = self._rossum_get(
+            f"/v1/annotations/{segment(staging.document_id)}", "verify_approval", log_values
+        )
         if response is None or not response.ok:
             status = response.status_code if response is not None else _("no answer")
             return None, _(
@@ -836,7 +834,7 @@ class ApPlatformRossum(models.Model):
         if kind != "erp_status" or not target:
             return None  # Rossum has no place for vendors, POs or vendor-request answers
         status = payload.get("status")
-        path = f"/v1/annotations/{target}"
+        path = f"/v1/annotations/{segment(target)}"
         if status == "rejected":
             return {"method": "POST", "path": f"{path}/reject",
                     "payload": {"note_content": payload.get("message") or _("Rejected in Odoo.")}}  # fmt: skip

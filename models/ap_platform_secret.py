@@ -43,7 +43,7 @@ class ApPlatformSecret(models.Model):
             record.unlink()
             return
         self.env.cr.cache.pop("account_ap_sync.api_keys", None)  # a changed key is used at once
-        token = crypto.encrypt(clear)
+        token = crypto.encrypt(clear, self.env)
         if record:
             record.write({"token": token})
         else:
@@ -52,7 +52,7 @@ class ApPlatformSecret(models.Model):
     @api.model
     def _get(self, platform, kind):
         record = self.sudo().search([("platform_id", "=", platform.id), ("kind", "=", kind)])
-        return crypto.decrypt(record.token) if record else None
+        return crypto.decrypt(record.token, self.env) if record else None
 
     @api.model
     def _reencrypt_all(self):
@@ -60,10 +60,14 @@ class ApPlatformSecret(models.Model):
         records = self.sudo().search([])
         for record in records:
             try:
-                record.token = crypto.rotate(record.token)
+                record.token = crypto.rotate(record.token, self.env)
             except InvalidToken as exc:
                 raise EncryptionKeyInvalid(
-                    f"The {record.kind} of platform {record.platform_id.code} cannot be decrypted with any configured "
-                    "key: put the key it was encrypted with in the list, or enter that secret again."
+                    self.env._(
+                        "The %(kind)s of platform %(platform)s cannot be decrypted with any configured key: put "
+                        "the key it was encrypted with in the list, or enter that secret again.",
+                        kind=dict(record._fields["kind"]._description_selection(self.env))[record.kind],
+                        platform=record.platform_id.code,
+                    )
                 ) from exc
         return len(records)

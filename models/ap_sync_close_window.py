@@ -3,7 +3,7 @@
 import calendar
 from datetime import date, timedelta
 
-from odoo import _, api, fields, models
+from odoo import _, api, fields, models, tools
 from odoo.exceptions import ValidationError
 
 WEEKDAYS = [
@@ -85,22 +85,34 @@ class ApSyncCloseWindow(models.Model):
         cache = {} if cache is None else cache
         key = ("close_factor", company.id, day)
         if key not in cache:
-            windows = self.sudo().search([("company_id", "in", (False, company.id))])
+            ids = self._get_window_ids(company.id, self.env.context.get("active_test", True))
+            windows = self.sudo().browse(ids)
             cache[key] = max([w.factor for w in windows if w._is_open_on(day)], default=1.0)
         return cache[key]
+
+    @api.model
+    @tools.ormcache("company_id", "active_test")
+    def _get_window_ids(self, company_id, active_test=True):
+        """The windows of a company, kept by the process until a window is created, changed or deleted
+        (every webhook computes a priority: no search for each)."""
+        domain = [("company_id", "in", (False, company_id))]
+        return tuple(self.sudo().with_context(active_test=active_test).search(domain).ids)
 
     @api.model_create_multi
     def create(self, vals_list):
         windows = super().create(vals_list)
+        self.env.registry.clear_cache()  # _get_window_ids
         self.env["ap.sync.priority.rule"]._refresh_priorities()
         return windows
 
     def write(self, vals):
         result = super().write(vals)
+        self.env.registry.clear_cache()  # _get_window_ids
         self.env["ap.sync.priority.rule"]._refresh_priorities()
         return result
 
     def unlink(self):
         result = super().unlink()
+        self.env.registry.clear_cache()  # _get_window_ids
         self.env["ap.sync.priority.rule"]._refresh_priorities()
         return result

@@ -10,8 +10,8 @@ from datetime import timedelta
 from odoo import _, api, fields, models
 
 from .ap_invoice_staging import STATES
+from .ap_sync_exception import OPEN_STATES
 
-OPEN = ("open", "in_progress")
 UNPROCESSED = ("received", "validated", "matched", "exception")
 # (minimum age in days, maximum age in days or None)
 AGE_BUCKETS = [(0, 1), (1, 3), (3, 7), (7, None)]
@@ -43,7 +43,7 @@ class ApSyncDashboard(models.AbstractModel):
         again, or deactivated by Odoo) are flagged, with a link to their open queue item."""
         health = self.env["ir.cron"].sudo()._ap_sync_health()
         items = self.env["ap.sync.exception"].search(
-            [("exception_type", "=", "cron_failure"), ("state", "in", OPEN)], limit=1
+            [("exception_type", "=", "cron_failure"), ("state", "in", OPEN_STATES)], limit=1
         )
         rows = []
         for row in health:
@@ -104,13 +104,13 @@ class ApSyncDashboard(models.AbstractModel):
     def _add_exceptions(self, data, now):
         Exception_ = self.env["ap.sync.exception"]
         labels = self._selection_labels("ap.sync.exception", "exception_type")
-        base = [("platform_id", "in", list(data)), ("state", "in", OPEN)]
+        base = [("platform_id", "in", list(data)), ("state", "in", OPEN_STATES)]
         for platform, kind, count in Exception_._read_group(
             base, ["platform_id", "exception_type"], ["__count"]
         ):
             data[platform.id]["exceptions_by_type"].append(self._figure(
                 labels.get(kind, kind), count, "ap.sync.exception",
-                [("platform_id", "=", platform.id), ("state", "in", OPEN), ("exception_type", "=", kind)],
+                [("platform_id", "=", platform.id), ("state", "in", OPEN_STATES), ("exception_type", "=", kind)],
                 name=_("Open exceptions: %s", labels.get(kind, kind)), key=kind,
             ))  # fmt: skip
         for low, high in AGE_BUCKETS:
@@ -127,7 +127,7 @@ class ApSyncDashboard(models.AbstractModel):
             for platform_id, card in data.items():
                 card["exceptions_by_age"].append(self._figure(
                     label, counts.get(platform_id, 0), "ap.sync.exception",
-                    [("platform_id", "=", platform_id), ("state", "in", OPEN), *age_domain],
+                    [("platform_id", "=", platform_id), ("state", "in", OPEN_STATES), *age_domain],
                     name=_("Open exceptions, %s old", label),
                 ))  # fmt: skip
         for card in data.values():
@@ -136,7 +136,7 @@ class ApSyncDashboard(models.AbstractModel):
                 _("Open exceptions"),
                 sum(f["count"] for f in card["exceptions_by_age"]),
                 "ap.sync.exception",
-                [("platform_id", "=", card["id"]), ("state", "in", OPEN)],
+                [("platform_id", "=", card["id"]), ("state", "in", OPEN_STATES)],
             )
 
     @api.model

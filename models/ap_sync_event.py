@@ -164,11 +164,6 @@ class ApSyncEvent(models.Model):
         )
         self.payload_attachment_id = attachment
 
-    def _get_payload(self):
-        """The envelope as received, parsed."""
-        self.ensure_one()
-        return json.loads(self.sudo().payload_attachment_id.raw or b"null")
-
     def _apply_invoice_approved(self, data):
         self.env["ap.invoice.staging"].sudo()._intake_invoice(self, data)
 

@@ -8,12 +8,11 @@ is resolved by the system with a note.
 import json
 import logging
 
-from markupsafe import Markup
-
 from odoo import _, api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import UserError
 
-from .ap_invoice_staging import EXCEPTION_TYPES, FLAG_TYPES
+from ..utils.access import MANAGER_GROUP, check_manager
+from .ap_invoice_staging import EXCEPTION_TYPES, FLAG_TYPES, OPEN_STATES
 
 _logger = logging.getLogger(__name__)
 
@@ -21,8 +20,6 @@ _logger = logging.getLogger(__name__)
 # (Kept for imports; the method ``_get_pipeline_types`` is what the module uses.)
 PIPELINE_TYPES = {kind for kind, _label in EXCEPTION_TYPES} - set(FLAG_TYPES)
 VARIANCE_TYPES = {"price_variance", "quantity_variance", "receipt_missing"}
-OPEN_STATES = ("open", "in_progress")
-MANAGER_GROUP = "account_ap_sync.group_ap_sync_manager"
 USER_WRITABLE = {"user_id", "state"}
 
 # Raised at a door, for a document that was refused and so has no record in Odoo (named by its platform id).
@@ -123,7 +120,8 @@ class ApSyncException(models.Model):
                    COALESCE(staging_id, 0), COALESCE(outbox_id, 0), exception_type,
                    (CASE WHEN staging_id IS NULL AND outbox_id IS NULL THEN COALESCE(platform_id, 0) ELSE 0 END),
                    (CASE WHEN staging_id IS NULL AND outbox_id IS NULL THEN COALESCE(document_ref, '') ELSE '' END))
-               WHERE state IN ('open', 'in_progress')"""
+               WHERE state IN %s""",
+            [OPEN_STATES],
         )
 
     @api.depends(
@@ -163,28 +161,28 @@ class ApSyncException(models.Model):
             record.explanation = record._get_explanation()
 
     def _get_explanation(self):
-        """The problem in words, then its numbers: a table for variances, the supplier for vendors."""
+        """The problem in words, then its numbers: a table for variances, the supplier for vendors
+        (QWeb template ``account_ap_sync.exception_explanation``: every value is escaped)."""
         self.ensure_one()
-        parts = [Markup("<p>%s</p>") % line for line in (self.description or "").splitlines() if line.strip()]
+        values = {
+            "paragraphs": [line for line in (self.description or "").splitlines() if line.strip()],
+            "lines_table": None,
+            "supplier_rows": None,
+        }
         staging = self.staging_id
         if self.exception_type in VARIANCE_TYPES | {"po_not_found"} and staging.line_ids:
-            parts.append(self._explain_lines(staging.line_ids))
+            values["lines_table"] = self._explain_lines(staging.line_ids)
         elif self.exception_type in ("unknown_vendor", "ambiguous_vendor", "bank_account_change") and staging:
-            rows = [
+            values["supplier_rows"] = [
                 (_("Supplier name"), staging.supplier_name), (_("Platform vendor id"), staging.supplier_external_id),
                 (_("VAT"), staging.supplier_vat), (_("IBAN"), staging.supplier_iban),
                 (_("Email"), staging.supplier_email),
             ]  # fmt: skip
-            parts.append(
-                Markup('<table class="table table-sm o_ap_sync_supplier"><tbody>%s</tbody></table>')
-                % Markup("").join(
-                    Markup("<tr><th>%s</th><td>%s</td></tr>") % (label, value or "-") for label, value in rows
-                )
-            )
-        return Markup("").join(parts)
+        return self.env["ir.qweb"]._render("account_ap_sync.exception_explanation", values)
 
     def _explain_lines(self, lines):
-        """Invoice beside PO: price, ordered, received and already billed quantities, per line."""
+        """Invoice beside PO: price, ordered, received and already billed quantities, per line, as
+        ``{"header": [label], "rows": [{"css", "cells"}]}`` for the explanation template."""
         header = [_("Line"), _("Description"), _("Invoice price"), _("PO price"), _("Difference"),
                   _("Billed now"), _("Ordered"), _("Received"), _("Already billed"), _("Result")]  # fmt: skip
         labels = dict(lines._fields["match_status"]._description_selection(self.env))
@@ -201,16 +199,8 @@ class ApSyncException(models.Model):
                 line.billed_qty if line.purchase_line_id else "-", labels.get(line.match_status, "-"),
             ]  # fmt: skip
             css = "table-warning" if line.match_status not in (False, "matched", "no_po") else ""
-            rows.append(
-                Markup('<tr class="%s">%s</tr>')
-                % (css, Markup("").join(Markup("<td>%s</td>") % c for c in cells))
-            )
-        return Markup(
-            '<table class="table table-sm o_ap_sync_numbers"><thead><tr>%s</tr></thead><tbody>%s</tbody></table>'
-        ) % (
-            Markup("").join(Markup("<th>%s</th>") % h for h in header),
-            Markup("").join(rows),
-        )
+            rows.append({"css": css, "cells": cells})
+        return {"header": header, "rows": rows}
 
     @api.model
     def _get_pipeline_types(self):
@@ -238,7 +228,7 @@ class ApSyncException(models.Model):
 
         Without a record (a document refused at intake), ``platform`` and ``document_ref`` name it.
         """
-        domain = [("exception_type", "=", kind), ("state", "in", ("open", "in_progress"))]
+        domain = [("exception_type", "=", kind), ("state", "in", OPEN_STATES)]
         if staging:
             domain.append(("staging_id", "=", staging.id))
         elif outbox:
@@ -296,7 +286,7 @@ class ApSyncException(models.Model):
 
     def _notify_assignee(self):
         """One activity when an exception opens (the platform's responsible manager by default)."""
-        managers = self.env.ref("account_ap_sync.group_ap_sync_manager").users.filtered(lambda u: not u.share)
+        managers = self.env.ref(MANAGER_GROUP).users.filtered(lambda u: not u.share)
         # No e-mail per activity (a burst of failures would be a flood): the activity shows in the
         # assignee's activities, and the daily digest sums up what is left waiting.
         for record in self.with_context(mail_activity_quick_update=True):
@@ -339,10 +329,6 @@ class ApSyncException(models.Model):
         closed = self.filtered(lambda r: r.state not in OPEN_STATES)
         if closed:
             raise UserError(_("%s is already closed.", ", ".join(closed.mapped("name"))))
-
-    def _check_manager(self, what):
-        if not self.env.user.has_group(MANAGER_GROUP):
-            raise AccessError(_("Only an AP Sync manager may %s.", what))
 
     def _check_reason(self, reason):
         if not (reason or "").strip():
@@ -476,17 +462,11 @@ class ApSyncException(models.Model):
         staging = self.staging_id
         if not staging.supplier_external_id:
             raise UserError(_("The invoice has no platform vendor id to remember: link without remembering."))
-        Mapping = self.env["ap.sync.mapping"].sudo()
-        domain = [("mapping_type", "=", "vendor"), ("external_code", "=", staging.supplier_external_id),
-                  ("company_id", "=", staging.company_id.id), ("platform_id", "=", staging.platform_id.id)]  # fmt: skip
-        mapping = Mapping.search(domain, limit=1)
-        if mapping:
-            mapping.partner_id = partner
-        else:
-            mapping = Mapping.create({
-                "mapping_type": "vendor", "external_code": staging.supplier_external_id,
-                "company_id": staging.company_id.id, "platform_id": staging.platform_id.id, "partner_id": partner.id,
-            })  # fmt: skip
+        mapping = (
+            self.env["ap.sync.mapping"]
+            .sudo()
+            ._set_vendor(staging.supplier_external_id, partner, staging.company_id, staging.platform_id)
+        )
         mapping.message_post(
             body=_("Set from exception %(name)s by %(user)s.", name=self.name, user=self.env.user.name)
         )
@@ -519,9 +499,8 @@ class ApSyncException(models.Model):
         self._check_open()
         reason = self._check_reason(reason)
         wanted = VARIANCE_TYPES if kind == "variance" else {"possible_duplicate"}
-        self._check_manager(
-            _("accept a variance") if kind == "variance" else _("mark an invoice not a duplicate")
-        )
+        check_manager(self.env, _("Only an AP Sync manager may accept a variance.") if kind == "variance"
+                      else _("Only an AP Sync manager may mark an invoice not a duplicate."))  # fmt: skip
         for record in self:
             if record.exception_type not in wanted:
                 raise UserError(_("%s is not that kind of exception.", record.name))
@@ -577,20 +556,16 @@ class ApSyncException(models.Model):
             return False
         labels = dict(self._fields["exception_type"]._description_selection(self.env))
         total = sum(count for _company, _kind, count in groups)
-        rows = Markup("").join(
-            Markup("<li>%s — %s: %s</li>") % (company.name, labels.get(kind, kind), count)
-            for company, kind, count in groups
-        )
-        body = Markup('<p>%s</p><ul>%s</ul><p><a href="%s">%s</a></p>') % (
-            _(
+        body = self.env["ir.qweb"]._render("account_ap_sync.exception_digest", {
+            "summary": _(
                 "%(count)s AP Sync exceptions have been open for more than %(days)s days.",
                 count=total,
                 days=days,
             ),
-            rows,
-            f"{self.get_base_url()}/odoo/action-account_ap_sync.action_ap_sync_exception",
-            _("Open the exception queue"),
-        )
+            "rows": [(company.name, labels.get(kind, kind), count) for company, kind, count in groups],
+            "url": f"{self.get_base_url()}/odoo/action-account_ap_sync.action_ap_sync_exception",
+            "link_label": _("Open the exception queue"),
+        })  # fmt: skip
         # One message for all the managers, whatever the number of exceptions.
         self.message_notify(
             partner_ids=managers.partner_id.ids,

@@ -6,6 +6,8 @@ item per policy and per platform and type (database-enforced, like the record it
 
 from odoo import _, api, fields, models
 
+from .ap_sync_exception import OPEN_STATES
+
 OPERATIONAL_TYPES = [("sla_breach", "SLA breach"), ("reconciliation", "Reconciliation difference")]
 # The one open-item index of the queue (created by ap_sync_exception.py, widened here with the policy).
 OPEN_UNIQUE_INDEX = "ap_sync_exception_open_key"
@@ -45,7 +47,8 @@ class ApSyncException(models.Model):
             self.env.cr.execute(f"DROP INDEX IF EXISTS {OPEN_UNIQUE_INDEX}")  # pylint: disable=sql-injection
             self.env.cr.execute(  # pylint: disable=sql-injection
                 f"""CREATE UNIQUE INDEX {OPEN_UNIQUE_INDEX} ON ap_sync_exception ({OPEN_UNIQUE_COLUMNS})
-                    WHERE state IN ('open', 'in_progress')"""
+                    WHERE state IN %s""",
+                [OPEN_STATES],
             )
         return res
 
@@ -61,7 +64,7 @@ class ApSyncException(models.Model):
     @api.model
     def _raise_operational(self, kind, description, company, policy=None, platform=None, reconciliation=None):
         """Open (or update) the one item of this policy or platform and type."""
-        domain = [("exception_type", "=", kind), ("state", "in", ("open", "in_progress")),
+        domain = [("exception_type", "=", kind), ("state", "in", OPEN_STATES),
                   ("staging_id", "=", False), ("outbox_id", "=", False),
                   ("policy_id", "=", policy.id if policy else False),
                   ("platform_id", "=", platform.id if platform else False)]  # fmt: skip

@@ -8,7 +8,7 @@ from odoo.exceptions import UserError
 from ..exceptions import IntakeError
 from ..utils import input_guard
 from ..utils.redact import redact
-from .ap_platform import TRANSIENT_STATUSES
+from ..utils.retry import TRANSIENT_STATUSES
 
 _logger = logging.getLogger(__name__)
 

@@ -128,6 +128,23 @@ class ApSyncMapping(models.Model):
             mapping.display_name = f"{mapping.external_code} → {target.display_name or '?'}"
 
     @api.model
+    def _set_vendor(self, external_code, partner, company, platform=None):
+        """Map the platform's vendor ``external_code`` to ``partner`` for ``company`` (and ``platform``):
+        the existing row is pointed at it (and restored if archived), else one is created. Returns it.
+        Runs with the caller's rights: the caller decides whether a person's mapping rights apply."""
+        code = external_code.strip()
+        mapping = self.with_context(active_test=False).search(
+            [("mapping_type", "=", "vendor"), ("external_code", "=", code), ("company_id", "=", company.id),
+             ("platform_id", "=", platform.id if platform else False)], limit=1,
+        )  # fmt: skip
+        if not mapping:
+            return self.create({"mapping_type": "vendor", "external_code": code, "partner_id": partner.id,
+                                "company_id": company.id, "platform_id": platform.id if platform else False})  # fmt: skip
+        if mapping.partner_id != partner or not mapping.active:
+            mapping.write({"partner_id": partner.id, "active": True})
+        return mapping.with_env(self.env)
+
+    @api.model
     def _lookup(self, mapping_type, code, company=None, platform=None):
         """The Odoo record mapped to ``code`` (platform-specific first), or an empty recordset."""
         if not code:

@@ -16,6 +16,8 @@ from odoo.exceptions import UserError
 
 from ..exceptions import PlatformCallError
 from ..utils import cron_budget
+from ..utils.access import check_manager
+from .ap_sync_exception import OPEN_STATES
 
 _logger = logging.getLogger(__name__)
 
@@ -161,7 +163,9 @@ class ApSyncOutbox(models.Model):
             return
         cron = self.env.ref("account_ap_sync.ir_cron_ap_sync_deliver", raise_if_not_found=False)
         if cron:
-            cron.sudo()._trigger()
+            # Woken after commit over the process's kept connection (utils/cron_wakeup), once per
+            # transaction.
+            cron.sudo().with_context(ap_sync_kept_notify=True)._trigger()
             data["ap_sync_delivery_triggered"] = True
 
     # ------------------------------------------------------------------ delivery
@@ -374,14 +378,13 @@ class ApSyncOutbox(models.Model):
     # ------------------------------------------------------------------ people
     def action_replay(self):
         """Send dead (or cancelled) messages again, with the same Idempotency-Key."""
-        if not self.env.user.has_group("account_ap_sync.group_ap_sync_manager"):
-            raise UserError(_("Only an AP Sync manager may replay messages."))
+        check_manager(self.env, _("Only an AP Sync manager may replay messages."))
         messages = self.filtered(lambda m: m.state in ("dead", "cancelled"))
         messages.sudo().write(
             {"state": "pending", "attempts": 0, "next_attempt_at": False, "last_error": False}
         )
         self.env["ap.sync.exception"].sudo().search(
-            [("outbox_id", "in", messages.ids), ("state", "in", ("open", "in_progress"))]
+            [("outbox_id", "in", messages.ids), ("state", "in", OPEN_STATES)]
         )._resolve(_("Replayed by %s.", self.env.user.name))
         for message in messages:
             message.message_post(body=_("Replayed by %s (same Idempotency-Key).", self.env.user.name))
@@ -390,7 +393,6 @@ class ApSyncOutbox(models.Model):
         return True
 
     def action_cancel(self):
-        if not self.env.user.has_group("account_ap_sync.group_ap_sync_manager"):
-            raise UserError(_("Only an AP Sync manager may cancel messages."))
+        check_manager(self.env, _("Only an AP Sync manager may cancel messages."))
         self.filtered(lambda m: m.state in ("pending", "dead")).sudo().write({"state": "cancelled"})
         return True

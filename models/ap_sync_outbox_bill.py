@@ -13,8 +13,8 @@ from decimal import Decimal
 from odoo import _, fields, models
 
 from ..exceptions import PlatformCallError
+from ..utils.url import segment
 from . import ap_sync_publish  # noqa: F401  (its overrides come first in the chain)
-from .ap_platform import TRANSIENT_STATUSES, parse_retry_after
 
 _logger = logging.getLogger(__name__)
 
@@ -37,28 +37,17 @@ class ApSyncOutbox(models.Model):
         if self._get_request() is None:
             return super()._deliver_one(deferred_logs)  # no such call: cancelled by the generic delivery
         try:
-            outcome = self._bill_record_payment()
+            kind, detail = self._bill_record_payment()
         except PlatformCallError as exc:
-            if exc.transient or exc.status in TRANSIENT_STATUSES or exc.status is None:
-                return self._retry_later(exc.status, str(exc.args[0]), exc.retry_after)
-            return self._mark_dead(exc.status, str(exc.args[0]))
-        kind, detail = outcome
+            return self._record_answer(exc)  # retried later or dead, as the error decides
         if kind == "skip":
             self.sudo().write({"state": "done", "done_at": fields.Datetime.now(), "attempts": self.attempts + 1,
                                "last_status": 0, "last_error": detail})  # fmt: skip
             return False
         response = detail
-        status = response.status_code
-        if 200 <= status < 300:
-            self.sudo().write({"state": "done", "done_at": fields.Datetime.now(), "last_status": status,
-                               "attempts": self.attempts + 1, "last_error": False})  # fmt: skip
-            return False
-        text = self.platform_id._bill_error_text(response)
-        if status in TRANSIENT_STATUSES:
-            return self._retry_later(status, text, parse_retry_after(response.headers.get("Retry-After")))
-        return self._mark_dead(
-            status, _("Refused by BILL (HTTP %(status)s): %(detail)s", status=status, detail=text)
-        )
+        if not response.ok:
+            response = PlatformCallError.from_response(self.platform_id._bill_error_text(response), response)
+        return self._record_answer(response)
 
     def _bill_log_values(self):
         return {"staging_id": self.staging_id.id or None, "reference": f"OUT-{self.id}"}
@@ -75,7 +64,7 @@ class ApSyncOutbox(models.Model):
                 "Nothing paid in Odoo that BILL does not know (paid through BILL, or recorded already)."
             )
         bill = platform._bill_get(
-            f"/v3/bills/{staging.document_id}", "bill.record_payment.check", self._bill_log_values()
+            f"/v3/bills/{segment(staging.document_id)}", "bill.record_payment.check", self._bill_log_values()
         )
         due = bill.get("dueAmount")
         due = Decimal(str(due)) if due is not None else Decimal(str(bill.get("amount") or 0))

@@ -13,6 +13,8 @@ from odoo import _, api, fields, models
 from odoo.addons.base.models.res_partner import _tz_get
 from odoo.exceptions import ValidationError
 
+from .ap_sync_exception import OPEN_STATES
+
 SYNC_DOMAINS = [
     ("vendor_master", "Vendor master"),
     ("approval_status", "Approval status"),
@@ -206,7 +208,7 @@ class ApSyncPolicy(models.Model):
                     "sla_breach", description, policy.company_id, policy=policy
                 ).id
             elif policy.breached:
-                open_items = policy.exception_id.filtered(lambda e: e.state in ("open", "in_progress"))
+                open_items = policy.exception_id.filtered(lambda e: e.state in OPEN_STATES)
                 open_items._resolve(_("Back within the SLA."), self.env.ref("base.user_root"))
                 values.update(breached=False, breach_since=False)
             policy.write(values)

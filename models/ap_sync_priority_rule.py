@@ -7,7 +7,7 @@ today (month-end close, payment-run days). Claims order by ``priority DESC, id``
 
 from datetime import timedelta
 
-from odoo import api, fields, models
+from odoo import api, fields, models, tools
 
 # States in which a staging record still waits for processing (its priority still matters).
 WAITING_STATES = ("received", "validated", "matched", "exception")
@@ -60,16 +60,40 @@ class ApSyncPriorityRule(models.Model):
         """The rules of ``company`` as plain values (``cache``: a dict the caller keeps for one batch)."""
         cache = {} if cache is None else cache
         if company.id not in cache:
-            rules = self.sudo().search([("company_id", "in", (False, company.id))])
-            cache[company.id] = [
-                {
-                    "type": r.rule_type, "amount_min": r.amount_min, "due_days": r.due_days,
-                    "partner_id": r.partner_id.id, "platform_id": r.platform_id.id,
-                    "points": r.points, "boost": r.boost_in_close,
-                }
-                for r in rules
-            ]  # fmt: skip
+            cache[company.id] = self._get_rule_values(company.id, self.env.context.get("active_test", True))
         return cache[company.id]
+
+    @api.model
+    @tools.ormcache("company_id", "active_test")
+    def _get_rule_values(self, company_id, active_test=True):
+        """The rules of a company as plain values, kept by the process until a rule is created, changed
+        or deleted (every webhook computes a priority: no search for each). Read-only for callers."""
+        rules = (
+            self.sudo()
+            .with_context(active_test=active_test)
+            .search([("company_id", "in", (False, company_id))])
+        )
+        return tuple(
+            {
+                "type": r.rule_type, "amount_min": r.amount_min, "due_days": r.due_days,
+                "partner_id": r.partner_id.id, "platform_id": r.platform_id.id,
+                "points": r.points, "boost": r.boost_in_close,
+            }
+            for r in rules
+        )  # fmt: skip
+
+    @api.model
+    def _get_today(self, cache):
+        """``fields.Date.context_today(self)``, once per batch; the user's time zone is read alone, not
+        by loading the whole user and partner (a webhook computes a priority for every invoice)."""
+        if "today" not in cache:
+            tz = self.env.context.get("tz")
+            if not tz:
+                partner = self.env.user.partner_id
+                partner.fetch(["tz"])
+                tz = partner.tz
+            cache["today"] = fields.Date.context_today(self.with_context(tz=tz or "UTC"))
+        return cache["today"]
 
     @api.model
     def _score(self, company, amount=0.0, due_date=None, partner=None, platform=None, today=None, cache=None):
@@ -77,7 +101,7 @@ class ApSyncPriorityRule(models.Model):
         if not company:
             return 0
         cache = {} if cache is None else cache
-        today = today or fields.Date.context_today(self)
+        today = today or self._get_today(cache)
         factor = self.env["ap.sync.close.window"]._get_factor(company, today, cache=cache)
         total = 0.0
         for rule in self._get_rules(company, cache=cache):
@@ -117,15 +141,18 @@ class ApSyncPriorityRule(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         rules = super().create(vals_list)
+        self.env.registry.clear_cache()  # _get_rule_values
         self._refresh_priorities()
         return rules
 
     def write(self, vals):
         result = super().write(vals)
+        self.env.registry.clear_cache()  # _get_rule_values
         self._refresh_priorities()
         return result
 
     def unlink(self):
         result = super().unlink()
+        self.env.registry.clear_cache()  # _get_rule_values
         self._refresh_priorities()
         return result

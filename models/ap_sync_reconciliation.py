@@ -18,6 +18,7 @@ from odoo.exceptions import UserError
 from ..exceptions import PlatformCallError
 from .ap_invoice_staging import BILLED_STATES, to_decimal
 from .ap_invoice_staging_ops import parse_platform_datetime
+from .ap_sync_exception import OPEN_STATES
 
 _logger = logging.getLogger(__name__)
 
@@ -215,7 +216,7 @@ class ApSyncReconciliation(models.Model):
             elif record.state == "balanced":
                 Exception_.search([
                     ("exception_type", "=", "reconciliation"), ("platform_id", "=", record.platform_id.id),
-                    ("state", "in", ("open", "in_progress")),
+                    ("state", "in", OPEN_STATES),
                 ])._resolve(
                     _("Reconciliation %s: both sides agree.", record.name), self.env.ref("base.user_root")
                 )  # fmt: skip

@@ -3,6 +3,7 @@ from stdnum import iban as stdnum_iban
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from ..utils.access import MANAGER_GROUP, check_manager
 from .ap_invoice_staging_steps import normalize_vat
 
 
@@ -115,9 +116,7 @@ class ApVendorRequest(models.Model):
             request.message_post(body=_("Updated by the platform (message %s).", event.webhook_id))
         else:
             request = self.with_context(mail_create_nolog=True).create(values)
-            managers = self.env.ref("account_ap_sync.group_ap_sync_manager").users.filtered(
-                lambda u: not u.share
-            )
+            managers = self.env.ref(MANAGER_GROUP).users.filtered(lambda u: not u.share)
             request.activity_schedule(
                 "mail.mail_activity_data_todo",
                 summary=_(
@@ -131,8 +130,7 @@ class ApVendorRequest(models.Model):
         return request
 
     def _check_manager(self):
-        if not self.env.user.has_group("account_ap_sync.group_ap_sync_manager"):
-            raise UserError(_("Only an AP Sync manager may decide on vendor requests."))
+        check_manager(self.env, _("Only an AP Sync manager may decide on vendor requests."))
 
     def _check_bank_accounts(self):
         """Every IBAN must be valid; an IBAN of another vendor is refused (fraud control)."""
@@ -176,17 +174,9 @@ class ApVendorRequest(models.Model):
                             "acc_holder_name": bank.get("holder"),
                         }
                     )
-            mapping = request.env["ap.sync.mapping"].search(
-                [("mapping_type", "=", "vendor"), ("external_code", "=", request.external_id),
-                 ("company_id", "=", request.company_id.id), ("platform_id", "=", request.platform_id.id)], limit=1,
-            )  # fmt: skip
-            if mapping:
-                mapping.partner_id = partner
-            else:
-                request.env["ap.sync.mapping"].create({
-                    "mapping_type": "vendor", "external_code": request.external_id, "partner_id": partner.id,
-                    "company_id": request.company_id.id, "platform_id": request.platform_id.id,
-                })  # fmt: skip
+            request.env["ap.sync.mapping"]._set_vendor(
+                request.external_id, partner, request.company_id, request.platform_id
+            )
             partner._ap_sync_vendor_changed()  # the approved master data goes back to the platform
             request.write({"state": "approved", "partner_id": partner.id, "reviewed_by": self.env.user.id,
                            "reviewed_on": fields.Datetime.now()})  # fmt: skip

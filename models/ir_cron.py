@@ -13,7 +13,7 @@ from odoo import SUPERUSER_ID, _, api, models
 from odoo.service import server as odoo_server
 from odoo.tools import config
 
-from ..utils import cron_budget
+from ..utils import cron_budget, cron_wakeup
 
 _logger = logging.getLogger(__name__)
 
@@ -67,6 +67,14 @@ class IrCron(models.Model):
             cron_cr.rollback()
             _logger.warning("AP Sync: could not record the health of cron %s", job["id"], exc_info=True)
         return result
+
+    def _notifydb(self):
+        """The module's own triggers (``ap_sync_kept_notify`` in the context) wake the cron workers
+        through this process's kept connection (utils/cron_wakeup.py); anything else, or a failure
+        of that connection, goes through Odoo's new connection as before."""
+        if self.env.context.get("ap_sync_kept_notify") and cron_wakeup.notify(self.env.cr.dbname):
+            return None
+        return super()._notifydb()
 
     @api.model
     def _ap_sync_cron_ids(self):

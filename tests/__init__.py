@@ -1,4 +1,5 @@
 from . import (
+    test_cron_wakeup,
     test_exception_queue,
     test_input_guard,
     test_input_property,

@@ -89,3 +89,22 @@ class ApSyncCase(TransactionCase):
         cls.platform_b = cls.env["ap.platform"].create(
             {"name": "Test Platform B", "code": "test_b", "company_id": cls.company_b.id}
         )
+
+
+class ReferencePlatformMixin:
+    """Put before a case class: the class gets the reference platform (``cls.server``, Bearer API_KEY),
+    the test platform points at it with ``platform_values`` written too, and each test starts with the
+    platform's state cleared."""
+
+    platform_values = {}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.server = ApPlatformServer(api_key=API_KEY).start()
+        cls.addClassCleanup(cls.server.stop)
+        cls.platform.write({"base_url": cls.server.url, **cls.platform_values})
+
+    def setUp(self):
+        super().setUp()
+        self.server.clear()

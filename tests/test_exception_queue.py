@@ -2,6 +2,8 @@
 
 from datetime import timedelta
 
+import lxml.html
+
 from odoo import fields
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, tagged
@@ -61,6 +63,65 @@ class TestExceptionResolutions(BillPipelineCase):
         self.assertEqual(
             (again.state, again.partner_id), ("bill_created", new_vendor), again.exception_reason
         )
+
+    def test_explanation_template_shows_the_values_escaped(self):
+        hostile = '<img src=x onerror="alert(1)"> & <b>Evil</b> BV'
+        supplier = {"external_id": "V-<x>", "name": hostile, "email": "a&b@evil.example"}
+        staging = self.process(self.stage(doc_id="inv_xss", number="XSS-1", supplier=supplier))
+        item = self.item(staging, "unknown_vendor")
+        html = str(item.explanation)
+        self.assertNotIn("<img", html)
+        self.assertNotIn("<b>", html)
+        self.assertIn("&lt;img src=x onerror=&#34;alert(1)&#34;&gt; &amp; &lt;b&gt;Evil&lt;/b&gt; BV", html)
+        tree = lxml.html.fragment_fromstring(html, create_parent="div")
+        self.assertFalse(tree.xpath("//img | //b | //script"), "no markup of the vendor's reaches the form")
+        rows = [
+            (row.xpath("string(th)"), row.xpath("string(td)"))
+            for row in tree.xpath("//table[contains(@class, 'o_ap_sync_supplier')]//tr")
+        ]
+        self.assertEqual(rows, [("Supplier name", hostile), ("Platform vendor id", "V-<x>"),
+                                ("VAT", "-"), ("IBAN", "-"), ("Email", "a&b@evil.example")])  # fmt: skip
+        paragraphs = [p.text_content() for p in tree.xpath("./p")]
+        self.assertEqual(paragraphs, [line for line in item.description.splitlines() if line.strip()])
+        # A variance: the invoice beside the PO, line by line, the line out of tolerance marked.
+        order = self.make_po([(self.service, 5, 100.0)])
+        variance = self.process(
+            self.stage(doc_id="inv_xv", number="XV-1", purchase_order_ref=order.name,
+                       lines=[{"quantity": "2", "unit_price": "120.00", "po_line_ref": f"{order.name}/1",
+                               "description": "<i>Consulting</i>"}])
+        )  # fmt: skip
+        tree = lxml.html.fragment_fromstring(str(self.item(variance, "price_variance").explanation), "div")
+        table = tree.xpath("//table[contains(@class, 'o_ap_sync_numbers')]")[0]
+        self.assertEqual([th.text_content() for th in table.xpath("./thead/tr/th")], [
+            "Line", "Description", "Invoice price", "PO price", "Difference", "Billed now", "Ordered",
+            "Received", "Already billed", "Result",
+        ])  # fmt: skip
+        [row] = table.xpath("./tbody/tr")
+        cells = [td.text_content() for td in row.xpath("./td")]
+        self.assertEqual(cells[1:6], ["<i>Consulting</i>", "120.0", "100.0", "+20.00 (+20.0%)", "2.0"])
+        self.assertEqual(cells[6], "5.0")
+        self.assertEqual(row.get("class"), "table-warning")
+        self.assertFalse(table.xpath(".//i"))
+
+    def test_remembering_a_vendor_restores_its_archived_mapping(self):
+        old_vendor = self.env["res.partner"].create({"name": "Old Supplies", "is_company": True})
+        archived = self.env["ap.sync.mapping"].create({
+            "mapping_type": "vendor", "external_code": "V-777", "partner_id": old_vendor.id,
+            "company_id": self.company_a.id, "platform_id": self.platform.id, "active": False,
+        })  # fmt: skip
+        staging = self.process(self.stage(doc_id="inv_lva", number="LV-A", supplier=UNKNOWN))
+        self.assertEqual(staging.exception_type, "unknown_vendor", "an archived mapping is not used")
+        new_vendor = self.env["res.partner"].create({"name": "Brand New Supplies", "is_company": True})
+        self.resolve(self.item(staging, "unknown_vendor"), "link_vendor", self.ap_user_a,
+                     partner_id=new_vendor, remember=True)  # fmt: skip
+        self.assertEqual(staging.state, "bill_created", staging.exception_reason)
+        rows = (
+            self.env["ap.sync.mapping"]
+            .with_context(active_test=False)
+            .search([("external_code", "=", "V-777")])
+        )
+        self.assertEqual(rows, archived, "the one row of this code, platform and company, not a second one")
+        self.assertEqual((archived.active, archived.partner_id), (True, new_vendor))
 
     def test_link_vendor_that_still_fails_keeps_the_item_open(self):
         staging = self.process(
@@ -250,4 +311,6 @@ class TestOverviewAndDigest(BillPipelineCase):
         digest = messages[:1]
         self.assertIn(self.manager.partner_id, digest.partner_ids)
         self.assertNotIn(self.ap_user_a.partner_id, digest.partner_ids)
-        self.assertIn("Unknown vendor: 3", digest.body)
+        self.assertIn(f"{self.company_a.name} — Unknown vendor: 3", digest.body)
+        self.assertIn("/odoo/action-account_ap_sync.action_ap_sync_exception", digest.body)
+        self.assertIn(">Open the exception queue</a>", digest.body)

@@ -13,7 +13,14 @@ from odoo.exceptions import AccessError, UserError
 from odoo.modules.neutralize import neutralize_database
 from odoo.tests import HttpCase, new_test_user, tagged
 
-from .common import API_KEY, OTHER_SECRET, WEBHOOK_SECRET, ApPlatformServer, make_invoice, sign_headers
+from .common import (
+    API_KEY,
+    OTHER_SECRET,
+    WEBHOOK_SECRET,
+    ReferencePlatformMixin,
+    make_invoice,
+    sign_headers,
+)
 from .test_processing_bill import BillPipelineCase
 
 
@@ -260,18 +267,7 @@ class TestProtectedEvidence(GovernanceCase, HttpCase):
 
 
 @tagged("post_install", "-at_install")
-class TestEnvironmentGuard(GovernanceCase, HttpCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.server = ApPlatformServer(api_key=API_KEY).start()
-        cls.addClassCleanup(cls.server.stop)
-        cls.platform.base_url = cls.server.url
-
-    def setUp(self):
-        super().setUp()
-        self.server.clear()
-
+class TestEnvironmentGuard(ReferencePlatformMixin, GovernanceCase, HttpCase):
     def post_webhook(self, data, secret=WEBHOOK_SECRET, webhook_id="msg_guard_1"):
         body = json.dumps(
             {"type": "invoice.approved", "timestamp": "2026-11-02T10:15:00Z", "data": data}
@@ -353,17 +349,8 @@ class TestEnvironmentGuard(GovernanceCase, HttpCase):
 
 
 @tagged("post_install", "-at_install")
-class TestShadowModeAndScope(GovernanceCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.server = ApPlatformServer(api_key=API_KEY).start()
-        cls.addClassCleanup(cls.server.stop)
-        cls.platform.write({"base_url": cls.server.url, "verify_approval": True, "shadow_mode": True})
-
-    def setUp(self):
-        super().setUp()
-        self.server.clear()
+class TestShadowModeAndScope(ReferencePlatformMixin, GovernanceCase):
+    platform_values = {"verify_approval": True, "shadow_mode": True}
 
     def bills(self):
         return self.env["account.move"].search([("ap_staging_id.platform_id", "=", self.platform.id)])
@@ -389,6 +376,9 @@ class TestShadowModeAndScope(GovernanceCase):
         action = self.env.ref("account_ap_sync.action_ap_shadow_outcomes")
         report = self.env["ap.invoice.staging"].search(ast.literal_eval(action.domain))
         self.assertEqual(report & (good | unknown), good | unknown)
+        with self.assertRaisesRegex(AccessError, "Only an AP Sync manager may process rehearsed documents"):
+            good.with_user(self.ap_user_a).action_process_shadow_now()
+        self.assertEqual(good.state, "shadow")
         # Off: the recorded documents are processed for real.
         self.server.add_invoice(json.loads(good.payload_attachment_id.raw)["data"])
         self.platform.shadow_mode = False

@@ -11,7 +11,13 @@ from odoo.tests.common import BaseCase
 
 from ..exceptions import IntakeError
 from ..utils import input_guard
-from .common import API_KEY, WEBHOOK_SECRET, ApPlatformServer, ApSyncCase, make_invoice, sign_headers
+from .common import (
+    WEBHOOK_SECRET,
+    ApSyncCase,
+    ReferencePlatformMixin,
+    make_invoice,
+    sign_headers,
+)
 
 URL = "/ap_sync/webhook/test_a"
 ENVELOPE_HEAD = '{"type":"invoice.approved","timestamp":"2026-11-02T10:15:00Z","data":'
@@ -281,17 +287,8 @@ class TestHostileWebhook(ApSyncCase, HttpCase, WebhookPoster):
 
 
 @tagged("post_install", "-at_install")
-class TestHostilePull(ApSyncCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.server = ApPlatformServer(api_key=API_KEY).start()
-        cls.addClassCleanup(cls.server.stop)
-        cls.platform.write({"mode": "pull", "base_url": cls.server.url, "pull_interval": 10})
-
-    def setUp(self):
-        super().setUp()
-        self.server.clear()
+class TestHostilePull(ReferencePlatformMixin, ApSyncCase):
+    platform_values = {"mode": "pull", "pull_interval": 10}
 
     def add(self, doc_id, day, **changes):
         invoice = make_invoice(doc_id=doc_id, number=f"N-{doc_id}")

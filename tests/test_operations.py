@@ -9,7 +9,7 @@ from odoo import fields
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from .common import API_KEY, ApPlatformServer, make_invoice
+from .common import ReferencePlatformMixin, make_invoice
 from .test_processing_bill import BillPipelineCase
 
 RUNBOOK_SECTIONS = (
@@ -274,18 +274,7 @@ class TestOperations(BillPipelineCase):
 
 
 @tagged("post_install", "-at_install")
-class TestReconciliation(BillPipelineCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.server = ApPlatformServer(api_key=API_KEY).start()
-        cls.addClassCleanup(cls.server.stop)
-        cls.platform.write({"base_url": cls.server.url})
-
-    def setUp(self):
-        super().setUp()
-        self.server.clear()
-
+class TestReconciliation(ReferencePlatformMixin, BillPipelineCase):
     def test_differences_actions_and_daily_exception(self):
         today = fields.Date.today()
         billed_ok = self.stage(doc_id="inv_r1", number="R-1")

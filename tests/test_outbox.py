@@ -1,32 +1,21 @@
 import time
 from datetime import timedelta
 
-from odoo import fields
-from odoo.exceptions import UserError
+from odoo import Command, fields
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 
-from .common import API_KEY, ApPlatformServer
+from .common import ReferencePlatformMixin
 from .test_processing_bill import BillPipelineCase
 
 PAYMENT_STATUS = {"in_payment": "in_payment", "paid": "paid", "partial": "partially_paid"}
 
 
 @tagged("post_install", "-at_install")
-class TestOutbox(BillPipelineCase):
+class TestOutbox(ReferencePlatformMixin, BillPipelineCase):
     """Transactional outbox: written with the business change, delivered after it, retried, dead, replayed."""
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.server = ApPlatformServer(api_key=API_KEY).start()
-        cls.addClassCleanup(cls.server.stop)
-        cls.platform.write(
-            {"base_url": cls.server.url, "retry_base": 30, "retry_cap": 3600, "retry_max_attempts": 8}
-        )
-
-    def setUp(self):
-        super().setUp()
-        self.server.clear()
+    platform_values = {"retry_base": 30, "retry_cap": 3600, "retry_max_attempts": 8}
 
     def outbox(self):
         return self.env["ap.sync.outbox"].search([("platform_id", "=", self.platform.id)], order="id")
@@ -147,8 +136,10 @@ class TestOutbox(BillPipelineCase):
         self.env["ap.sync.outbox"]._cron_deliver()
         self.assertEqual(later.state, "pending")
         self.assertEqual(len(self.server.requests_log), 1)
-        with self.assertRaises(UserError):
+        with self.assertRaisesRegex(AccessError, "Only an AP Sync manager may replay messages"):
             message.with_user(self.ap_user_a).action_replay()
+        with self.assertRaisesRegex(AccessError, "Only an AP Sync manager may cancel messages"):
+            message.with_user(self.ap_user_a).action_cancel()
         message.with_user(self.manager).action_replay()
         self.assertEqual((message.state, message.idempotency_key), ("pending", key))
         self.assertEqual(queue_item.state, "resolved")
@@ -294,6 +285,25 @@ class TestOutbox(BillPipelineCase):
             draft.name, [m.path.rsplit("/", 1)[-1] for m in self.outbox()], "never published: not sent"
         )
 
+    def test_a_name_with_slashes_is_one_path_segment(self):
+        order = self.env["purchase.order"].create({
+            "name": "PO/2024/0001", "partner_id": self.vendor.id,
+            "order_line": [Command.create({"product_id": self.paper.id, "product_qty": 3, "price_unit": 12.5})],
+        })  # fmt: skip
+        order.button_confirm()
+        self.commit_hooks()
+        self.deliver_all()
+        [put] = [r for r in self.server.requests_log if r["method"] == "PUT"]
+        self.assertEqual((put["path"], put["status"]), ("/purchase-orders/PO%2F2024%2F0001", 200))
+        self.assertEqual(self.server.purchase_orders["PO/2024/0001"]["number"], "PO/2024/0001")
+        # Every kind of message and the approval check quote what they put in the path.
+        render = self.platform._render_outbound
+        self.assertEqual(render("erp_status", {}, target="inv/7")["path"], "/invoices/inv%2F7/erp-status")
+        self.assertEqual(render("vendor", {}, target="V/1?x#y")["path"], "/vendors/V%2F1%3Fx%23y")
+        self.assertEqual(render("vendor_request", {}, target="V 2")["path"], "/vendors/V%202")
+        staging = self.stage(doc_id="inv/8", number="SLASH-8")
+        self.assertEqual(self.platform._get_fetch_document_call(staging)["path"], "/invoices/inv%2F8")
+
     # ------------------------------------------------------------------ vendor onboarding
     def request_vendor(self, external_id="V-900", event_type="vendor.onboarding_requested", **extra):
         import json
@@ -323,7 +333,7 @@ class TestOutbox(BillPipelineCase):
         self.assertFalse(
             self.env["res.partner"].search([("vat", "=", "NL005566778B01")]), "nothing created yet"
         )
-        with self.assertRaises(UserError):
+        with self.assertRaisesRegex(AccessError, "Only an AP Sync manager may decide on vendor requests"):
             request.with_user(self.ap_user_a).action_approve()
         request.with_user(self.manager).action_approve()
         partner = request.partner_id

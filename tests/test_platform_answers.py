@@ -76,7 +76,9 @@ class TestPlatformAnswers(BillPipelineCase):
         error = self.call(status=200, body="x" * (10 * 1024 * 1024))
         self.assertFalse(error.transient)
         self.assertIn("larger than 1048576 bytes", error.reason)
-        self.assertEqual(error.response.content, b"", "nothing of it is kept")
+        log = self.last_log()
+        self.assertEqual((log.http_status, log.outcome), (200, "rejected"))
+        self.assertFalse(log.response_attachment_id, "nothing of it is kept")
 
     def test_truncated_body_is_transient(self):
         error = self.call(status=200, body={"id": "inv_ans", "lines": ["x" * 5000]}, truncate=True)

@@ -109,7 +109,7 @@ class TestPlatformSecurity(ApSyncCase):
                 self.platform._get_api_key()
         with patch.dict(config.options, {"ap_sync_encryption_key": "not-a-key"}):
             with self.assertRaises(UserError) as caught:
-                crypto.encrypt("x")
+                crypto.encrypt("x", self.env)
             self.assertIn("ap_sync_encryption_key", str(caught.exception))
 
     def test_secret_not_in_export_or_chatter(self):

@@ -2,10 +2,12 @@
 
 import importlib
 import threading
+from datetime import timedelta
 from decimal import Decimal
 
 import requests
 
+from odoo import fields
 from odoo.tests import HttpCase, tagged
 
 from ..models import ap_platform_bill
@@ -256,6 +258,34 @@ class TestBillApproval(BillCase):
         self.assertIn("APPROVED", staging.approvers)
         self.assertFalse(self.exceptions("approval_pending").filtered(lambda e: e.state == "open"))
 
+    def test_approval_reread_waits_while_bill_cannot_answer(self):
+        bill = self.bill()
+        self.send("bill.created", bill)
+        staging = self.staging()
+        self.server.fail_next(
+            status=503, path_prefix=f"/v3/bills/{bill['id']}", headers={"Retry-After": "90"}
+        )
+        staging._process()
+        self.assertEqual(
+            (staging.state, staging.platform_retry_count), ("received", 1), staging.exception_reason
+        )
+        wait = staging.platform_retry_at - fields.Datetime.now()
+        self.assertTrue(timedelta(seconds=80) < wait <= timedelta(seconds=91), f"waits Retry-After: {wait}")
+        self.assertFalse(
+            self.exceptions("approval_not_confirmed"), "a busy BILL is no exception for a person"
+        )
+        staging.platform_retry_at = False
+        staging._process()
+        self.assertEqual(staging.state, "bill_created", staging.exception_reason)
+        # A refusal is final: the record stops at once.
+        other = self.bill(bill_id="00n02BILL0000000002", invoice_number="INV-REFUSED",
+                          lines=[{"amount": "77.70", "chartOfAccountId": ACCOUNT_ID, "description": "Strings"}])  # fmt: skip
+        self.send("bill.created", other)
+        refused = self.staging(other["id"])
+        self.server.fail_next(status=404, path_prefix=f"/v3/bills/{other['id']}")
+        refused._process()
+        self.assertEqual((refused.state, refused.exception_type), ("exception", "approval_not_confirmed"))
+
     def test_backstop_is_paginated_by_updated_time(self):
         for index in range(5):
             self.bill(bill_id=f"00n02PAGE{index:011d}", invoice_number=f"P-{index}")
@@ -340,7 +370,8 @@ class TestBillSession(BillCase):
         self.server.fail_next(status=429, path_prefix="/v3/bills", headers={"Retry-After": "120"})
         self.assertFalse(self.bill_platform._pull_page())
         self.assertFalse(self.staging())
-        self.assertGreater(self.bill_platform.pull_next_at, self.bill_platform.write_date)
+        wait = self.bill_platform.pull_next_at - fields.Datetime.now()
+        self.assertTrue(timedelta(seconds=100) < wait <= timedelta(seconds=121), f"waits Retry-After: {wait}")
 
     def test_redirect_to_another_host_is_not_followed_with_the_session(self):
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -417,6 +448,29 @@ class TestBillPayments(BillCase):
         self.assertEqual(len(self.odoo_payments(staging.move_id)), 2)
         self.assertIn(staging.move_id.payment_state, ("paid", "in_payment"))
         self.assertFalse(self.exceptions("payment_conflict"))
+
+    def test_record_payment_acts_on_the_decision_the_error_carries(self):
+        staging = self.posted_bill("80.00")
+        self.server.fail_next(
+            status=503, path_prefix="/v3/bills/record-payment", headers={"Retry-After": "300"}
+        )
+        self.pay_in_odoo(staging.move_id)
+        message = self.env["ap.sync.outbox"].search(
+            [("platform_id", "=", self.bill_platform.id), ("state", "=", "pending")]
+        )
+        self.assertEqual(len(message), 1)
+        self.env["ap.sync.outbox"]._cron_deliver()
+        self.assertEqual((message.state, message.attempts, message.last_status), ("pending", 1, 503))
+        wait = message.next_attempt_at - fields.Datetime.now()
+        self.assertTrue(timedelta(seconds=290) < wait <= timedelta(seconds=301), f"waits Retry-After: {wait}")
+        self.server.fail_next(status=400, path_prefix="/v3/bills/record-payment",
+                              body=[{"code": "BDC_5404", "message": "Invalid amount"}])  # fmt: skip
+        message.next_attempt_at = False
+        self.env["ap.sync.outbox"]._cron_deliver()
+        self.assertEqual((message.state, message.last_status), ("dead", 400), "a refusal is not tried again")
+        self.assertIn("Invalid amount", message.last_error)
+        self.assertEqual(self.server.recorded_payments, [])
+        self.assertEqual(len(self.env["ap.sync.exception"].search([("outbox_id", "=", message.id)])), 1)
 
     def test_paid_through_bill_is_registered_once(self):
         staging = self.posted_bill("500.00")
@@ -502,6 +556,10 @@ class TestBillMasterData(BillCase):
         self.assertEqual(updates[-1]["vendorId"], "00902BILKFECNEV2oji1")
         self.assertEqual(updates[-1]["body"]["email"], "billing@happymusic.example")
         self.assertEqual(updates[-1]["body"]["address"]["city"], "Austin")
+
+    def test_ids_put_in_paths_are_quoted(self):
+        rendered = self.bill_platform._render_outbound("vendor", {"name": "X"}, target="009/02 #1")
+        self.assertEqual(rendered["path"], "/v3/vendors/009%2F02%20%231")
 
     def test_no_purchase_order_nor_lifecycle_calls_to_bill(self):
         Outbox = self.env["ap.sync.outbox"]

@@ -9,8 +9,10 @@ Rossum", the login per "Authentication", exports per "Export annotations".
 import hashlib
 import hmac
 import json
+from datetime import timedelta
 from urllib.parse import urlsplit
 
+from odoo import fields
 from odoo.tests import HttpCase, tagged
 
 from .common import TOOLS_DIR, CapturedLogs
@@ -272,6 +274,16 @@ class TestRossumProvider(BillPipelineCase, HttpCase):
         )  # fmt: skip
 
     # ------------------------------------------------------------------ write-back, reject, auth
+    def test_ids_put_in_paths_are_quoted(self):
+        render = self.rplatform._render_outbound
+        self.assertEqual(
+            render("erp_status", {"status": "posted"}, target="31/4")["path"], "/v1/annotations/31%2F4"
+        )
+        self.assertEqual(
+            render("erp_status", {"status": "rejected"}, target="31?4")["path"],
+            "/v1/annotations/31%3F4/reject",
+        )
+
     def test_reject_to_platform_and_payment_metadata(self):
         annotation = fixture(314070, document_id="INV-R-1070", sender_vat_id="XX000", sender_name="Nobody")
         body, headers = self.hook("annotation_content", "export", annotation)
@@ -349,7 +361,8 @@ class TestRossumProvider(BillPipelineCase, HttpCase):
         self.rossum.add_annotation(fixture(314199, document_id="INV-P-TR", status="to_review"))
         self.rossum.fail_next(status=429, retry_after=7, path_prefix="/api/v1/queues")
         self.assertFalse(self.rplatform._pull_page(page_size=2))
-        self.assertGreater(self.rplatform.pull_next_at, self.rplatform.create_date, "waits Retry-After")
+        wait = self.rplatform.pull_next_at - fields.Datetime.now()
+        self.assertTrue(timedelta(0) < wait <= timedelta(seconds=8), f"waits Retry-After (7 s): {wait}")
         pages = 0
         while self.rplatform._pull_page(page_size=2):
             pages += 1

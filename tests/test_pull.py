@@ -4,21 +4,15 @@ from unittest.mock import patch
 from odoo import fields
 from odoo.tests import tagged
 
-from .common import API_KEY, ApPlatformServer, ApSyncCase, make_invoice
+from .common import ApSyncCase, ReferencePlatformMixin, make_invoice
 
 
 @tagged("post_install", "-at_install")
-class TestPull(ApSyncCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.server = ApPlatformServer(api_key=API_KEY).start()
-        cls.addClassCleanup(cls.server.stop)
-        cls.platform.write({"mode": "pull", "base_url": cls.server.url, "pull_interval": 10})
+class TestPull(ReferencePlatformMixin, ApSyncCase):
+    platform_values = {"mode": "pull", "pull_interval": 10}
 
     def setUp(self):
         super().setUp()
-        self.server.clear()
         for index in range(1, 4):
             invoice = make_invoice(doc_id=f"inv_p{index}", number=f"P-{index}")
             invoice["updated_at"] = f"2026-11-0{index}T10:00:00Z"

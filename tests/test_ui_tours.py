@@ -6,11 +6,14 @@ directory), which the test prints (and ``make test`` lists at the end).
 """
 
 import base64
+import json
 import logging
 import os
 import tempfile
 import time
 from pathlib import Path
+
+from PIL import Image
 
 from odoo.tests import HttpCase, tagged
 from odoo.tests.common import TEST_CURSOR_COOKIE_NAME, ChromeBrowser
@@ -91,19 +94,47 @@ class TestExceptionQueueTours(BillPipelineCase, HttpCase):
             "exception_form.png": (f"{QUEUE_URL}/{item.id}", ".o_form_view .o_ap_sync_numbers"),
             "overview_dashboard.png": (OVERVIEW_URL, ".o_ap_sync_overview .o_ap_sync_platform_card"),
         }
+        width, height = (int(size) for size in self.browser_size.replace(",", "x").split("x"))
         for filename, (url, selector) in shots.items():
             path = folder / filename
-            self.save_screenshot(url, selector, path, login=self.manager.login)
-            self.assertGreater(path.stat().st_size, 10_000, f"{path} holds a real picture")
-            self.assertEqual(path.read_bytes()[:8], b"\x89PNG\r\n\x1a\n")
+            box = self.save_screenshot(url, selector, path, login=self.manager.login)
+            with Image.open(path) as picture:
+                picture.load()
+                self.assertEqual((picture.format, picture.size), ("PNG", (width, height)), path)
+                self.assertPainted(picture.convert("RGB"), path)
+                # The part that shows what the shot is for (the kanban cards, the numbers table, a platform
+                # card) was painted too: text and borders, not an empty box.
+                left, top = max(0, int(box["x"])), max(0, int(box["y"]))
+                right, bottom = (
+                    min(width, int(box["x"] + box["width"])),
+                    min(height, int(box["y"] + box["height"])),
+                )
+                self.assertTrue(
+                    right - left >= 20 and bottom - top >= 10, f"{selector} is on screen in {path}: {box}"
+                )
+                self.assertPainted(
+                    picture.convert("RGB").crop((left, top, right, bottom)), f"{path} {selector}"
+                )
         # A figure of the Overview opens exactly the records it counts.
         self.start_tour(
             OVERVIEW_URL, "account_ap_sync_overview_drilldown", login=self.manager.login, timeout=120
         )
         _logger.info("AP Sync screenshots saved in %s", folder)
 
+    def assertPainted(self, picture, what):
+        """Not a blank picture: many colours, no single one covering almost all of it, text on it."""
+        pixels = picture.width * picture.height
+        colours = picture.getcolors(maxcolors=pixels)
+        self.assertGreater(len(colours), 50, f"{what}: {len(colours)} colours, a blank picture")
+        most, background = max(colours)
+        self.assertLess(most / pixels, 0.97, f"{what}: one colour covers {most / pixels:.0%} of it")
+        # Text: pixels far darker than the background (Odoo's grey text on white differs by about 500).
+        ink = sum(count for count, colour in colours if sum(background) - sum(colour) > 300)
+        self.assertGreater(ink, 50, f"{what}: no text on it ({ink} pixels darker than the background)")
+
     def save_screenshot(self, url, selector, path, login):
-        """Open ``url`` in headless Chromium as ``login``, wait for ``selector``, save a PNG of the page."""
+        """Open ``url`` in headless Chromium as ``login``, wait for ``selector``, save a PNG of the page.
+        Returns the box of the first element matching ``selector`` (``x, y, width, height``, in pixels)."""
         browser = ChromeBrowser(self)
         try:
             self.http_request_key = self.canonical_tag + "_browser_js"
@@ -118,6 +149,11 @@ class TestExceptionQueueTours(BillPipelineCase, HttpCase):
             time.sleep(1)  # let fade-in transitions (notebook pages, dialogs) finish
             result = browser._websocket_send("Page.captureScreenshot", with_future=True).result(timeout=60)
             path.write_bytes(base64.b64decode(result["data"]))
+            rect = f"JSON.stringify(document.querySelector({selector!r}).getBoundingClientRect())"
+            answer = browser._websocket_request(
+                "Runtime.evaluate", params={"expression": rect, "returnByValue": True}
+            )
+            return json.loads(answer["result"]["value"])
         finally:
             browser.stop()
             self._wait_remaining_requests()

@@ -5,6 +5,7 @@ import json
 import math
 import time
 from datetime import timedelta
+from decimal import Decimal
 
 from odoo import fields
 from odoo.exceptions import UserError
@@ -361,21 +362,51 @@ class TestProcessing(ApSyncCase):
         return event.staging_id
 
     def assertValidated(self, staging):
-        """The arithmetic step passed: processing went on to the next steps."""
-        self.assertNotEqual(staging.state, "received")
-        self.assertFalse(
-            staging.state == "exception" and staging.processing_step == "validate", staging.exception_reason
+        """The arithmetic step passed: processing went on to the steps after it, and a stop is theirs."""
+        steps = [name for name, _method, _state in staging._get_processing_steps()]
+        self.assertIn(
+            staging.state, ("validated", "matched", "bill_created", "exception"), staging.exception_reason
         )
+        if staging.state == "exception":
+            self.assertGreater(
+                steps.index(staging.processing_step), steps.index("validate"), staging.exception_reason
+            )
+            self.assertNotEqual(staging.exception_type, "arithmetic", staging.exception_reason)
+        self.assertFalse(self.queue_items(staging, "arithmetic"), "no arithmetic item in the queue")
         self.assertIsNone(staging._step_validate())
 
-    def test_arithmetic_ok_validates(self):
-        staging = self.stage(
-            make_invoice(
-                lines=[{"quantity": "3", "unit_price": "9.99"}, {"quantity": "1", "unit_price": "0.03"}]
-            )
+    def queue_items(self, staging, kind):
+        return self.env["ap.sync.exception"].search(
+            [("staging_id", "=", staging.id), ("exception_type", "=", kind)]
         )
+
+    def test_arithmetic_ok_validates(self):
+        lines = [{"quantity": "3", "unit_price": "9.99"}, {"quantity": "1", "unit_price": "0.03"}]
+        # A supplier no partner matches: the record can only stop at the vendor step, after validate,
+        # whatever else the database holds (currencies, taxes).
+        nobody = {"external_id": "V-ARITH-NOBODY", "name": "Arithmetic Nobody Supplies 7f3c"}
+        staging = self.stage(make_invoice(lines=lines, supplier=nobody))
+        # The same invoice with one line amount off by a cent: the arithmetic step stops it.
+        wrong = make_invoice(doc_id="inv_off_by_a_cent", lines=lines, supplier=nobody)
+        wrong["lines"][0]["net_amount"] = str(Decimal(wrong["lines"][0]["net_amount"]) + Decimal("0.01"))
+        wrong_staging = self.stage(wrong)
         self.env["ap.invoice.staging"]._cron_process()
         self.assertValidated(staging)
+        # It went past validate and stopped at the vendor step, for the vendor: a later step's reason,
+        # not the arithmetic's.
+        self.assertEqual(
+            (staging.state, staging.processing_step, staging.exception_type),
+            ("exception", "match_vendor", "unknown_vendor"),
+            staging.exception_reason,
+        )
+        self.assertIn("Arithmetic Nobody Supplies 7f3c", staging.exception_reason)
+        self.assertEqual(self.queue_items(staging, "unknown_vendor").state, "open")
+        self.assertEqual(
+            (wrong_staging.state, wrong_staging.processing_step, wrong_staging.exception_type),
+            ("exception", "validate", "arithmetic"),
+            wrong_staging.exception_reason,
+        )
+        self.assertTrue(self.queue_items(wrong_staging, "arithmetic"))
 
     def test_arithmetic_failures_flag_with_numbers(self):
         bad_sum = make_invoice(doc_id="inv_sum")
@@ -421,8 +452,32 @@ class TestProcessing(ApSyncCase):
 
     def test_state_map_refuses_backwards_moves(self):
         staging = self.stage(make_invoice(doc_id="inv_map"))
-        with self.assertRaises(UserError):
-            staging.sudo().write({"state": "bill_created"})  # a write goes through the state map too
-        staging.sudo().with_context(ap_sync_state_checked=True).write({"state": "bill_created"})
-        with self.assertRaises(UserError):
-            staging._set_state("received")
+        Staging = self.env["ap.invoice.staging"]
+        states = [state for state, _label in Staging._fields["state"].selection]
+        transitions = Staging._get_state_transitions()
+        self.assertEqual(set(transitions), set(states), "the map names every state")
+        # Backwards, whatever the map says elsewhere: a billed document never goes back before its bill,
+        # a cancelled one goes nowhere.
+        before_the_bill = {"received", "validated", "matched", "exception", "rejected", "duplicate",
+                           "out_of_scope", "shadow"}  # fmt: skip
+        for billed in ("bill_created", "posted", "paid"):
+            self.assertFalse(transitions[billed] & before_the_bill, billed)
+        self.assertEqual(transitions["cancelled"], set())
+        forbidden = [
+            (old, new) for old in states for new in states if new != old and new not in transitions[old]
+        ]
+        self.assertGreater(len(forbidden), 80)
+        checked = staging.sudo().with_context(ap_sync_state_checked=True)
+        for old, new in forbidden:
+            with self.subTest(old=old, new=new):
+                checked.write({"state": old})
+                with self.assertRaisesRegex(UserError, "cannot go from"):
+                    staging._set_state(new)
+                self.assertEqual(staging.state, old)
+                with self.assertRaisesRegex(UserError, "cannot go from"):
+                    staging.sudo().write({"state": new})  # a write goes through the state map too
+                self.assertEqual(staging.state, old)
+        # The allowed moves pass the same check (the refusals above are the map's, not a blanket one).
+        for old in states:
+            for new in transitions[old]:
+                staging._check_transition(old, new)

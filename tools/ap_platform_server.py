@@ -39,12 +39,10 @@ import binascii
 import copy
 import hashlib
 import hmac
-import http.server
 import json
 import os
 import signal
 import socket
-import socketserver
 import struct
 import sys
 import threading
@@ -59,6 +57,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import requests
 import standardwebhooks
+from fake_http import JsonHandler, ThreadingServer, serve_in_thread
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -408,39 +407,10 @@ class _BodyTooLarge(Exception):
     """The request announced a body above ``MAX_BODY_BYTES``."""
 
 
-class _HTTPServer(http.server.ThreadingHTTPServer):
-    """Threading HTTP server whose handler threads never block shutdown."""
-
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, address, handler, owner):
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        self.owner = owner
-        super().__init__(address, handler)
-
-    def server_bind(self):
-        """Bind without ``HTTPServer``'s reverse DNS lookup of the host (``getfqdn`` can be slow)."""
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
-
-    def handle_error(self, request, client_address):
-        """Ignore clients that went away; print anything else (a bug in this server)."""
-        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
-            return
-        super().handle_error(request, client_address)
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     """Request handler: reads the request, applies faults, authentication, idempotency and the routes."""
 
-    protocol_version = "HTTP/1.1"
     server_version = "ApPlatformReference/1.0"
-    timeout = 60  # idle keep-alive connections are closed after this many seconds
-    # Headers and body go out in separate writes: without TCP_NODELAY, Nagle and the client's delayed ACK
-    # add ~40 ms to every keep-alive request.
-    disable_nagle_algorithm = True
 
     # -- plumbing ----------------------------------------------------------------------------------------
 
@@ -738,7 +708,7 @@ class ApPlatformServer:
         self._faults: list[_Fault] = []
         self._idempotency: dict[str, tuple[int, object, tuple]] = {}
         self._connections: set = set()
-        self._httpd: _HTTPServer | None = None
+        self._httpd: ThreadingServer | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
 
@@ -755,15 +725,9 @@ class ApPlatformServer:
         if self._httpd is not None:
             raise RuntimeError("server already started")
         self._stopping.clear()
-        self._httpd = _HTTPServer((self.host, self.port), _Handler, self)
+        self._httpd = ThreadingServer((self.host, self.port), _Handler, self)
         self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name=f"ap-platform-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
+        self._thread = serve_in_thread(self._httpd, f"ap-platform-{self.port}")
         return self
 
     def stop(self):

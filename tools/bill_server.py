@@ -49,10 +49,8 @@ import base64
 import copy
 import hashlib
 import hmac
-import http.server
 import json
 import re
-import socketserver
 import sys
 import threading
 import time
@@ -63,6 +61,7 @@ from decimal import Decimal, InvalidOperation
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import requests
+from fake_http import JsonHandler, ThreadingServer, serve_in_thread
 
 __all__ = [
     "BillServer",
@@ -288,46 +287,15 @@ def make_bill_event(
 # ----------------------------------------------------------------------------------------------------------
 
 
-class _HTTPServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, address, handler, owner):
-        self.owner = owner
-        super().__init__(address, handler)
-
-    def server_bind(self):
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
-
-    def handle_error(self, request, client_address):
-        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
-            return
-        super().handle_error(request, client_address)
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(JsonHandler):
     server_version = "FakeBill/3"
-    disable_nagle_algorithm = True
-    timeout = 60
 
     def log_message(self, fmt, *args):
         if self.server.owner.verbose:
             sys.stderr.write(f"[fake-bill] {fmt % args}\n")
 
     def _send(self, status, payload, headers=None):
-        body = dumps(payload).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, str(value))
-            self.end_headers()
-            self.wfile.write(body)
-        except OSError:
-            self.close_connection = True
+        self.send_json(status, payload, headers, body=dumps(payload).encode())  # amounts keep their digits
 
     def do_GET(self):
         owner = self.server.owner
@@ -415,12 +383,9 @@ class BillServer:
         return f"http://{self.host}:{self.port}"
 
     def start(self):
-        self._httpd = _HTTPServer((self.host, self.port), _Handler, self)
+        self._httpd = ThreadingServer((self.host, self.port), _Handler, self)
         self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
-        )
-        self._thread.start()
+        self._thread = serve_in_thread(self._httpd, f"fake-bill-{self.port}")
         return self
 
     def stop(self):

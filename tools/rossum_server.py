@@ -31,7 +31,6 @@ It depends on the standard library and ``requests`` only, and never imports Odoo
 import copy
 import hashlib
 import hmac
-import http.server
 import json
 import secrets
 import threading
@@ -41,6 +40,7 @@ from collections import deque
 from urllib.parse import parse_qs, urlsplit
 
 import requests
+from fake_http import JsonHandler, ThreadingServer, serve_in_thread
 
 MAX_REQUESTS_PER_SECOND = 10
 
@@ -234,22 +234,11 @@ def hook_payload(
     }
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(JsonHandler):
     server_version = "FakeRossum/1.0"
 
     def log_message(self, fmt, *args):  # quiet
         pass
-
-    def _send(self, status, payload, headers=None):
-        body = json.dumps(payload).encode() if payload is not None else b""
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_GET(self):
         self._dispatch()
@@ -260,7 +249,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         status, payload, headers = self.server.owner._handle(self.command, self.path, self.headers, raw)
-        self._send(status, payload, headers)
+        self.send_json(status, payload, headers)
 
 
 class RossumServer:
@@ -278,9 +267,7 @@ class RossumServer:
         self.throttled = 0
         self._recent = deque()
         self._faults = []
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", port), _Handler)
-        self._server.daemon_threads = True
-        self._server.owner = self
+        self._server = ThreadingServer(("127.0.0.1", port), _Handler, self)
         self._thread = None
 
     @property
@@ -288,8 +275,7 @@ class RossumServer:
         return f"http://127.0.0.1:{self._server.server_address[1]}/api"
 
     def start(self):
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._thread = serve_in_thread(self._server, f"fake-rossum-{self._server.server_address[1]}")
         return self
 
     def stop(self):

@@ -1,1 +1,1 @@
-from . import crypto, redact
+"""Helpers of account_ap_sync with no model of their own (each imported by name where used)."""

@@ -34,41 +34,53 @@ def has_key():
     return bool(_configured_keys())
 
 
-def _fernet():
+def _fernet(env):
     keys = _configured_keys()
     if not keys:
         raise EncryptionKeyMissing(
-            "Cannot store or read an AP Sync secret: no encryption key is configured. Set the option "
-            f"'{CONFIG_OPTION}' in the Odoo configuration file (or the environment variable {ENV_VARIABLE}) "
-            'to a Fernet key, e.g. the output of: python3 -c "from cryptography.fernet import Fernet; '
-            'print(Fernet.generate_key().decode())"'
+            env._(
+                "Cannot store or read an AP Sync secret: no encryption key is configured. Set the option "
+                "'%(option)s' in the Odoo configuration file (or the environment variable %(variable)s) "
+                "to a Fernet key, e.g. the output of: %(command)s",
+                option=CONFIG_OPTION,
+                variable=ENV_VARIABLE,
+                command='python3 -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"',
+            )
         )
     try:
         return MultiFernet([Fernet(key.encode()) for key in keys])
     except (ValueError, binascii.Error, TypeError) as exc:
         raise EncryptionKeyInvalid(
-            f"The option '{CONFIG_OPTION}' (or {ENV_VARIABLE}) does not hold valid Fernet keys: each key must "
-            "be 32 url-safe base64-encoded bytes, several keys separated by commas."
+            env._(
+                "The option '%(option)s' (or %(variable)s) does not hold valid Fernet keys: each key must "
+                "be 32 url-safe base64-encoded bytes, several keys separated by commas.",
+                option=CONFIG_OPTION,
+                variable=ENV_VARIABLE,
+            )
         ) from exc
 
 
-def encrypt(clear):
-    """Return the Fernet token (text) of ``clear`` with the primary key."""
-    return _fernet().encrypt(clear.encode()).decode()
+def encrypt(clear, env):
+    """Return the Fernet token (text) of ``clear`` with the primary key. ``env`` gives the language
+    of the error messages (as every function here that may fail)."""
+    return _fernet(env).encrypt(clear.encode()).decode()
 
 
-def decrypt(token):
+def decrypt(token, env):
     """Return the clear text of a token made by :func:`encrypt` with any configured key."""
     try:
-        return _fernet().decrypt(token.encode()).decode()
+        return _fernet(env).decrypt(token.encode()).decode()
     except InvalidToken as exc:
         raise EncryptionKeyInvalid(
-            f"A stored AP Sync secret cannot be decrypted with the keys in '{CONFIG_OPTION}': the key was "
-            "changed without re-encrypting. Put the old key back after the new one (comma-separated), "
-            "or enter the secret again."
+            env._(
+                "A stored AP Sync secret cannot be decrypted with the keys in '%(option)s': the key was "
+                "changed without re-encrypting. Put the old key back after the new one (comma-separated), "
+                "or enter the secret again.",
+                option=CONFIG_OPTION,
+            )
         ) from exc
 
 
-def rotate(token):
+def rotate(token, env):
     """Re-encrypt ``token`` with the primary key (after a key rotation)."""
-    return _fernet().rotate(token.encode()).decode()
+    return _fernet(env).rotate(token.encode()).decode()

@@ -6,15 +6,6 @@ REDACTED = "***"
 SECRET_KEYS = re.compile(
     r"(authorization|api[_-]?key|secret|password|passwd|token|signature|credential)", re.IGNORECASE
 )
-# Header names whose value is never kept, whatever the policy.
-SECRET_HEADERS = {
-    "authorization",
-    "webhook-signature",
-    "x-api-key",
-    "cookie",
-    "set-cookie",
-    "proxy-authorization",
-}
 BULKY_KEYS = {"content_base64"}
 
 
@@ -33,14 +24,6 @@ def redact(value):
     if isinstance(value, list):
         return [redact(item) for item in value]
     return value
-
-
-def redact_headers(headers):
-    """Return the headers as a plain dict, with secret header values masked."""
-    return {
-        name: (REDACTED if name.lower() in SECRET_HEADERS or SECRET_KEYS.search(name) else value)
-        for name, value in dict(headers or {}).items()
-    }
 
 
 def scrub_text(text, secrets):

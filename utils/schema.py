@@ -53,7 +53,31 @@ def get_validator(name, version=DEFAULT_VERSION):
         return None
     schema = json.loads(path.read_text())
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=_format_checker)
+    return Draft202012Validator(_inline_refs(schema, schema), format_checker=_format_checker)
+
+
+def _inline_refs(node, root, expanding=()):
+    """``node`` with its local references (``"$ref": "#/$defs/..."``) replaced by what they point at.
+
+    The same checks and the same error paths and messages, without a reference lookup per value
+    validated (about a third of the validation time of an invoice). A reference with sibling
+    keywords becomes ``allOf`` of both, as draft 2020-12 evaluates it; a cycle keeps its ``$ref``.
+    """
+    if isinstance(node, list):
+        return [_inline_refs(item, root, expanding) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if not isinstance(ref, str) or not ref.startswith("#/$defs/") or ref in expanding:
+        return {key: _inline_refs(value, root, expanding) for key, value in node.items()}
+    target = root
+    for part in ref[2:].split("/"):
+        target = target.get(part.replace("~1", "/").replace("~0", "~")) if isinstance(target, dict) else None
+    if not isinstance(target, dict):
+        return {key: _inline_refs(value, root, expanding) for key, value in node.items()}
+    resolved = _inline_refs(target, root, (*expanding, ref))
+    siblings = {key: _inline_refs(value, root, expanding) for key, value in node.items() if key != "$ref"}
+    return {"allOf": [resolved, siblings]} if siblings else resolved
 
 
 def _pointer(path):

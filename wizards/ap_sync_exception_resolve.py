@@ -3,6 +3,7 @@ from markupsafe import Markup
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from ..models.ap_sync_exception import OPEN_STATES
 from ..models.ap_sync_mapping import tax_key
 
 ACTIONS = [
@@ -134,7 +135,7 @@ class ApSyncExceptionAssign(models.TransientModel):
         return values
 
     def action_confirm(self):
-        exceptions = self.exception_ids.filtered(lambda r: r.state in ("open", "in_progress"))
+        exceptions = self.exception_ids.filtered(lambda r: r.state in OPEN_STATES)
         # One notification for the whole assignment, not one e-mail per exception.
         exceptions.with_context(mail_auto_subscribe_no_notify=True).write({"user_id": self.user_id.id})
         if exceptions and self.user_id != self.env.user:
