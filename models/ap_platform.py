@@ -852,11 +852,14 @@ class ApPlatform(models.Model):
         content_type = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         body = response.content or b""
         html = content_type == "text/html" or body.lstrip()[:15].lower().startswith((b"<!doctype", b"<html"))
+        # No f-string inside _(): Babel's extractor evaluates the arguments and gives up on the file.
+        html_title = _html_title(body) if html else ""
+        title = " (%s)" % html_title if html_title else ""
         if not 200 <= status < 300:
             if not raise_for_status:
                 return None
             if html:
-                detail = _("an HTML error page%s", f" ({_html_title(body)})" if _html_title(body) else "")
+                detail = _("an HTML error page%(title)s", title=title)
             else:
                 detail = scrub_text(response.text[:300], self._secret_values()) or response.reason or ""
             return PlatformCallError.from_response(
@@ -871,7 +874,7 @@ class ApPlatform(models.Model):
                 _("The platform answered HTTP %(status)s to %(method)s %(path)s with an HTML page%(title)s "
                   "instead of JSON: is the base URL right, or is a proxy in the way?",
                   status=status, method=method, path=path,
-                  title=f" ({_html_title(body)})" if _html_title(body) else ""),
+                  title=title),
                 status=status, transient=False,
             )  # fmt: skip
         try:

@@ -180,6 +180,7 @@ class ApPlatform(models.Model):
         """Log a refused document (raw bytes kept) and open, or update, the exception naming it."""
         document = input_guard.clean_text(str(invoice.get("id") or "")[:200]) or f"#{index + 1}"
         number = input_guard.clean_text(str(invoice.get("number") or "")[:200])
+        number = " (%s)" % number if number else ""  # no f-string inside _(): Babel skips the file
         detail = answer.get("detail") or "; ".join(
             f"{error['path'] or '/'}: {error['message']}" for error in answer.get("errors", [])
         )
@@ -200,7 +201,7 @@ class ApPlatform(models.Model):
             "The raw document is kept on sync log entry %(log)s. Have it corrected on the platform; "
             "its next version is pulled as usual.",
             doc=document,
-            number=f" ({number})" if number else "",
+            number=number,
             detail=input_guard.clean_text(detail)[:1000],
             log=log.id,
         )
