@@ -17,6 +17,20 @@ from ..utils import cron_budget
 
 _logger = logging.getLogger(__name__)
 
+# Lookups (mappings, taxes, journals, priority rules...) remembered while ``_process`` runs a batch.
+BATCH_LOOKUPS = "ap_sync_lookups"
+
+
+def batch_lookup(env, key, compute):
+    """``compute()``, remembered under ``key`` for the processing batch running in this cursor (see
+    ``_process``); outside a batch, computed every time."""
+    lookups = env.cr.cache.get(BATCH_LOOKUPS)
+    if lookups is None:
+        return compute()
+    if key not in lookups:
+        lookups[key] = compute()
+    return lookups[key]
+
 
 class ApInvoiceStaging(models.Model):
     _inherit = "ap.invoice.staging"
@@ -155,15 +169,15 @@ class ApInvoiceStaging(models.Model):
         """
         # Lookups (mappings, taxes, journals, priority rules) are remembered for this batch only.
         cache = self.env.cr.cache
-        outer = cache.get("ap_sync_lookups")
-        cache["ap_sync_lookups"] = {}
+        outer = cache.get(BATCH_LOOKUPS)
+        cache[BATCH_LOOKUPS] = {}
         try:
             return self._process_runs()
         finally:
             if outer is None:
-                cache.pop("ap_sync_lookups", None)
+                cache.pop(BATCH_LOOKUPS, None)
             else:
-                cache["ap_sync_lookups"] = outer
+                cache[BATCH_LOOKUPS] = outer
 
     def _process_runs(self):
         steps = self._get_processing_steps()

@@ -2,6 +2,7 @@ from odoo import _, api, fields, models
 from odoo.tools import float_compare
 
 from .ap_invoice_staging import to_decimal
+from .ap_invoice_staging_engine import batch_lookup
 from .ap_invoice_staging_steps import LINE_MATCH, UOM_CODES
 from .ap_sync_mapping import tax_key
 
@@ -92,13 +93,9 @@ class ApInvoiceStagingLineMatching(models.Model):
         Mapping = env["ap.sync.mapping"]
         # Lookups repeat across the lines and invoices of one processing batch: remember them for the
         # batch (``_process`` keeps them for its run only; a line mapped on its own looks them up again).
-        cache = env.cr.cache.get("ap_sync_lookups")
-        cache = {} if cache is None else cache
 
         def cached(key, compute):
-            if key not in cache:
-                cache[key] = compute()
-            return cache[key]
+            return batch_lookup(env, key, compute)
 
         product = env["product.product"]
         if self.product_code:
@@ -223,14 +220,11 @@ class ApInvoiceStagingLineMatching(models.Model):
     def _document_lines(self):
         # The document's lines are read once per staging record in a processing batch (a Json value is
         # copied on every read).
-        lookups = self.env.cr.cache.get("ap_sync_lookups")
-        key = ("document_lines", self.staging_id.id)
-        if lookups is not None and key in lookups:
-            lines = lookups[key]
-        else:
-            lines = (self.staging_id.document_json or {}).get("lines") or []
-            if lookups is not None:
-                lookups[key] = lines
+        lines = batch_lookup(
+            self.env,
+            ("document_lines", self.staging_id.id),
+            lambda: (self.staging_id.document_json or {}).get("lines") or [],
+        )
         index = self.sequence - 1
         return [lines[index]] if 0 <= index < len(lines) else []
 

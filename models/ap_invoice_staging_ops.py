@@ -4,6 +4,8 @@ from datetime import datetime, timezone
 
 from odoo import api, fields, models
 
+from .ap_invoice_staging_engine import batch_lookup
+
 # Exception types that count as a match exception (the invoice did not match vendor, PO or receipt).
 MATCH_EXCEPTION_TYPES = {
     "unknown_vendor", "ambiguous_vendor", "po_not_found", "price_variance", "quantity_variance",
@@ -92,8 +94,7 @@ class ApInvoiceStaging(models.Model):
         Rule = self.env["ap.sync.priority.rule"]
         # Rules and close windows read once for the batch; during processing, once for the whole group
         # (its records are recomputed one by one, as each is flushed).
-        lookups = self.env.cr.cache.get("ap_sync_lookups")
-        cache = {} if lookups is None else lookups.setdefault("priority", {})
+        cache = batch_lookup(self.env, "priority", dict)
         for record in self:
             record.priority = Rule._score(
                 record.company_id, amount=record.amount_gross, due_date=record.due_date,

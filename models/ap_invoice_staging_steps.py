@@ -17,6 +17,7 @@ from odoo.exceptions import UserError
 from ..exceptions import PlatformCallError
 from ..utils.access import check_manager
 from .ap_invoice_staging import document_digest, to_decimal
+from .ap_invoice_staging_engine import batch_lookup
 
 LINE_MATCH = [
     ("no_po", "No PO"),
@@ -680,16 +681,14 @@ class ApInvoiceStaging(models.Model):
 
     # ------------------------------------------------------------------ bill
     def _get_journal(self):
-        lookups = self.env.cr.cache.get("ap_sync_lookups")
-        key = ("journal", self.platform_id.id, self.company_id.id)
-        if lookups is not None and key in lookups:  # remembered for the processing batch
-            return lookups[key]
-        journal = self.platform_id.journal_id.filtered(lambda j: j.company_id == self.company_id) or self.env[
-            "account.journal"
-        ].search([("type", "=", "purchase"), ("company_id", "=", self.company_id.id)], limit=1)
-        if lookups is not None:
-            lookups[key] = journal
-        return journal
+        return batch_lookup(
+            self.env,
+            ("journal", self.platform_id.id, self.company_id.id),
+            lambda: self.platform_id.journal_id.filtered(lambda j: j.company_id == self.company_id)
+            or self.env["account.journal"].search(
+                [("type", "=", "purchase"), ("company_id", "=", self.company_id.id)], limit=1
+            ),
+        )
 
     def _prepare_bill_values(self):
         move_type = "in_refund" if self.document_type == "credit_note" else "in_invoice"
