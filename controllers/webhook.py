@@ -101,7 +101,7 @@ class ApSyncWebhookController(http.Controller):
             errors = platform._validate_envelope(envelope)
             if errors:
                 raise IntakeError(422, {"error": "schema_violation", "errors": errors})
-            status, body, event = self._store(env, platform, webhook_id, envelope, raw)
+            status, body, event = self._store(env, platform, webhook_id, envelope, raw, context)
             context["event"] = event
         context["keep_body"] = False
         return status, body
@@ -109,7 +109,13 @@ class ApSyncWebhookController(http.Controller):
     def _get_platform(self, env, code):
         if code and input_guard.BAD_CHARS.search(code):
             code = None  # a NUL in the URL cannot name a platform (nor be searched for)
-        platform = env["ap.platform"].search([("code", "=", code)], limit=1) if code else None
+        Platform = env["ap.platform"]
+        # Found and read in one query: the fields a first read of the record would fetch anyway.
+        prefetched = [
+            name for name, field in Platform._fields.items()
+            if field.prefetch is True and field.store and field.is_accessible(env)
+        ]  # fmt: skip
+        platform = Platform.search_fetch([("code", "=", code)], prefetched, limit=1) if code else None
         if not platform:
             raise IntakeError(404, {"error": "unknown_platform"})
         if platform.mode == "pull":
@@ -140,13 +146,15 @@ class ApSyncWebhookController(http.Controller):
         httprequest.environ[BODY_CACHE_KEY] = raw
         return raw
 
-    def _store(self, env, platform, webhook_id, envelope, raw):
+    def _store(self, env, platform, webhook_id, envelope, raw, context=None):
         """Store through the shared intake path; a concurrent winner means: new transaction, look again."""
         Event = env["ap.sync.event"]
         for attempt in range(1, MAX_INTAKE_ATTEMPTS + 1):
             try:
                 with env.cr.savepoint():
-                    status, body, event = Event._store(platform, webhook_id, envelope, raw)
+                    # The first attempt runs in the transaction that found no duplicate of this message.
+                    checked = attempt == 1 and webhook_id == (context or {}).get("message_id")
+                    status, body, event = Event._store(platform, webhook_id, envelope, raw, checked=checked)
                 break
             except ValidationError as exc:
                 # A value the models' input rules refuse (the guard and the schema let it through): the
@@ -162,9 +170,10 @@ class ApSyncWebhookController(http.Controller):
                 env.transaction.reset()
         if status == 202 and event.staging_id:
             # Woken after commit over a kept connection, not a new one per request (utils/cron_wakeup).
-            env.ref("account_ap_sync.ir_cron_ap_sync_process").with_context(
-                ap_sync_kept_notify=True
-            )._trigger()
+            # The id from the process's xml-id cache: no query to check that the cron still exists
+            # (``env.ref``), since the trigger's foreign key refuses a deleted cron anyway.
+            cron_id = env["ir.model.data"]._xmlid_to_res_id("account_ap_sync.ir_cron_ap_sync_process")
+            env["ir.cron"].browse(cron_id).with_context(ap_sync_kept_notify=True)._trigger()
         return status, body, event
 
     def _log_request(self, env, platform_code, httprequest, status, body, context, started):

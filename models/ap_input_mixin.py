@@ -63,6 +63,8 @@ class ApSyncInputMixin(models.AbstractModel):
                 return _(
                     "%(length)s characters is too long (at most %(limit)s).", length=len(value), limit=limit
                 )
+            if field.type != "selection":
+                return None  # a clean text of a fitting length: nothing left that converting could refuse
         elif field.type == "json":
             found = input_guard.find_problem(value)
             if found:
@@ -75,8 +77,18 @@ class ApSyncInputMixin(models.AbstractModel):
         elif field.type == "integer" and isinstance(value, int) and not isinstance(value, bool):
             if not INT_RANGE[0] <= value <= INT_RANGE[1]:
                 return _("%s is out of range for a whole number.", value)
-        elif field.type in ("float", "monetary") and isinstance(value, float) and not math.isfinite(value):
-            return _("%s is not a number.", value)
+            return None
+        elif field.type in ("float", "monetary") and isinstance(value, float):
+            # A float as such (every amount of a webhook): finite is all that is asked; converting it
+            # would only round it (a lookup of its precision per value). An int is converted below: a
+            # huge one is refused there, not overflowing here.
+            return None if math.isfinite(value) else _("%s is not a number.", value)
+        elif field.type == "many2one" and isinstance(value, int):
+            if not INT_RANGE[0] <= value <= INT_RANGE[1]:
+                return _("%s is out of range for a record id.", value)
+            return None
+        elif field.type == "boolean" and isinstance(value, bool):
+            return None
         try:
             converted = field.convert_to_cache(value, self.browse())
         except (ValueError, TypeError, ArithmeticError, KeyError) as exc:

@@ -96,6 +96,11 @@ class ApInvoiceStaging(models.Model):
             payload_attachment_id=event.payload_attachment_id.id,
             payload_sha256=event.payload_sha256,
         )
+        # The lines' company in their INSERT: computed after it, as the related field is, it is then
+        # the same value, so the rows are not written a second time (as the priority, below).
+        for command in values["line_ids"]:
+            if command[0] == 0:
+                command[2]["company_id"] = platform.company_id.id
         if not staging:
             # No chatter work at intake: no creation message, follower or tracking (a webhook per invoice).
             Staging = self.with_context(tracking_disable=True)
@@ -105,9 +110,9 @@ class ApInvoiceStaging(models.Model):
                 name=self.env["ir.sequence"].next_by_code("ap.invoice.staging") or "/",
                 state="received",
             )
-            try:
-                with self.env.cr.savepoint():
-                    staging = Staging.create(values).with_env(self.env)
+            values["priority"] = self._get_priority_of_values(values)
+            try:  # no savepoint: see ap.sync.event._store (the caller rolls back on ConcurrentIntake)
+                staging = Staging.create(values).with_env(self.env)
             except pg_errors.UniqueViolation as exc:
                 raise ConcurrentIntake(data["id"]) from exc
             event._mark("applied", staging=staging)

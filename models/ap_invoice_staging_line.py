@@ -25,7 +25,9 @@ class ApInvoiceStagingLine(models.Model):
     quantity = fields.Float(digits="Product Unit of Measure")
     uom_code = fields.Char(string="UoM Code", help="UN/ECE rec. 20 code, e.g. C62 (unit), HUR (hour).")
     unit_price = fields.Float(digits="Product Price")
-    net_amount = fields.Monetary(currency_field="currency_id")
+    # As received, not rounded to the currency: a Float shown as an amount (views), not a Monetary,
+    # whose conversion builds a new record per line and value to find the currency (at every webhook).
+    net_amount = fields.Float(help="The line's net amount as the platform sent it.")
     tax_category = fields.Char()
     tax_rate = fields.Float(digits=(16, 4))
     po_line_ref = fields.Char(string="PO Line Reference")

@@ -101,6 +101,25 @@ class ApInvoiceStaging(models.Model):
                 partner=record.partner_id, platform=record.platform_id, cache=cache,
             )  # fmt: skip
 
+    @api.model
+    def _get_priority_of_values(self, values):
+        """The priority ``_compute_priority`` gives a record created with ``values``. Intake puts it in
+        the values so that the record's INSERT carries it: Odoo still computes the field after the
+        INSERT, but rewrites the row only when the result differs (so a wrong value here is corrected,
+        at the price of an UPDATE). ``precompute`` would build a new record from every value instead."""
+        try:
+            due_date = fields.Date.to_date(values.get("due_date")) or None
+        except (TypeError, ValueError):
+            due_date = None  # not a date: the create refuses it (ap.sync.input.mixin)
+        return self.env["ap.sync.priority.rule"]._score(
+            self.env["res.company"].browse(values.get("company_id")),
+            amount=values.get("amount_gross") or 0.0,
+            due_date=due_date,
+            partner=self.env["res.partner"].browse(values.get("partner_id")),
+            platform=self.env["ap.platform"].browse(values.get("platform_id")),
+            cache=batch_lookup(self.env, "priority", dict),
+        )
+
     # ------------------------------------------------------------------ metrics
     def _write_state(self, state, reason=None, step=None, exception_type=None):
         res = super()._write_state(state, reason=reason, step=step, exception_type=exception_type)

@@ -51,7 +51,8 @@ class ApPlatformSecret(models.Model):
 
     @api.model
     def _get(self, platform, kind):
-        record = self.sudo().search([("platform_id", "=", platform.id), ("kind", "=", kind)])
+        # One query for the record and its token (every webhook reads its platform's secret).
+        record = self.sudo().search_fetch([("platform_id", "=", platform.id), ("kind", "=", kind)], ["token"])
         return crypto.decrypt(record.token, self.env) if record else None
 
     @api.model

@@ -85,34 +85,33 @@ class ApSyncCloseWindow(models.Model):
         cache = {} if cache is None else cache
         key = ("close_factor", company.id, day)
         if key not in cache:
-            ids = self._get_window_ids(company.id, self.env.context.get("active_test", True))
-            windows = self.sudo().browse(ids)
-            cache[key] = max([w.factor for w in windows if w._is_open_on(day)], default=1.0)
+            cache[key] = self._get_factor_on(company.id, day, self.env.context.get("active_test", True))
         return cache[key]
 
     @api.model
-    @tools.ormcache("company_id", "active_test")
-    def _get_window_ids(self, company_id, active_test=True):
-        """The windows of a company, kept by the process until a window is created, changed or deleted
-        (every webhook computes a priority: no search for each)."""
+    @tools.ormcache("company_id", "day", "active_test")
+    def _get_factor_on(self, company_id, day, active_test=True):
+        """The factor of a company on a day, kept by the process until a window is created, changed or
+        deleted (every webhook computes a priority: no search or read of the windows for each)."""
         domain = [("company_id", "in", (False, company_id))]
-        return tuple(self.sudo().with_context(active_test=active_test).search(domain).ids)
+        windows = self.sudo().with_context(active_test=active_test).search(domain)
+        return max([w.factor for w in windows if w._is_open_on(day)], default=1.0)
 
     @api.model_create_multi
     def create(self, vals_list):
         windows = super().create(vals_list)
-        self.env.registry.clear_cache()  # _get_window_ids
+        self.env.registry.clear_cache()  # _get_factor_on
         self.env["ap.sync.priority.rule"]._refresh_priorities()
         return windows
 
     def write(self, vals):
         result = super().write(vals)
-        self.env.registry.clear_cache()  # _get_window_ids
+        self.env.registry.clear_cache()  # _get_factor_on
         self.env["ap.sync.priority.rule"]._refresh_priorities()
         return result
 
     def unlink(self):
         result = super().unlink()
-        self.env.registry.clear_cache()  # _get_window_ids
+        self.env.registry.clear_cache()  # _get_factor_on
         self.env["ap.sync.priority.rule"]._refresh_priorities()
         return result

@@ -78,15 +78,19 @@ class ApSyncEvent(models.Model):
         )
 
     @api.model
-    def _store(self, platform, webhook_id, envelope, raw_body, source="webhook"):
+    def _store(self, platform, webhook_id, envelope, raw_body, source="webhook", checked=False):
         """Store one verified, validated event and apply it. Returns ``(http_status, body, event)``.
 
+        ``checked``: the caller already looked for ``webhook_id`` in this transaction and found nothing
+        (the webhook does, before parsing), so it is not searched again.
+
         Raises :class:`ConcurrentIntake` when a concurrent transaction stored the same message or
-        document first: the caller rolls back and calls again.
+        document first; the transaction is then aborted: the caller rolls back (to a savepoint of its
+        own, or the whole transaction) and calls again in a new transaction.
         """
         event_type = envelope["type"]
         data = envelope.get("data")
-        existing = self._find_duplicate(platform, webhook_id)
+        existing = not checked and self._find_duplicate(platform, webhook_id)
         if existing:
             return 200, existing._answer("duplicate"), existing
         document_id = data.get("id") if isinstance(data, dict) and event_type.startswith("invoice.") else None
@@ -95,21 +99,22 @@ class ApSyncEvent(models.Model):
         Event = self.sudo().with_context(
             mail_create_nolog=True, mail_create_nosubscribe=True, mail_notrack=True
         )
+        # No savepoint of its own: a unique violation aborts the transaction, which every caller rolls
+        # back anyway (ConcurrentIntake); two statements and a flush less per webhook.
         try:
-            with self.env.cr.savepoint():
-                event = Event.create(
-                    {
-                        "platform_id": platform.id,
-                        "company_id": platform.company_id.id,
-                        "webhook_id": webhook_id,
-                        "event_type": event_type,
-                        "source": source,
-                        "document_id": document_id,
-                        "event_timestamp": str(envelope.get("timestamp") or "")[:64] or False,
-                        "payload_sha256": hashlib.sha256(raw_body).hexdigest(),
-                        "payload_size": len(raw_body),
-                    }
-                )
+            event = Event.create(
+                {
+                    "platform_id": platform.id,
+                    "company_id": platform.company_id.id,
+                    "webhook_id": webhook_id,
+                    "event_type": event_type,
+                    "source": source,
+                    "document_id": document_id,
+                    "event_timestamp": str(envelope.get("timestamp") or "")[:64] or False,
+                    "payload_sha256": hashlib.sha256(raw_body).hexdigest(),
+                    "payload_size": len(raw_body),
+                }
+            )
         except pg_errors.UniqueViolation as exc:
             raise ConcurrentIntake(webhook_id) from exc
         event._attach_payload(raw_body)

@@ -84,14 +84,11 @@ class ApSyncPriorityRule(models.Model):
 
     @api.model
     def _get_today(self, cache):
-        """``fields.Date.context_today(self)``, once per batch; the user's time zone is read alone, not
-        by loading the whole user and partner (a webhook computes a priority for every invoice)."""
+        """``fields.Date.context_today(self)``, once per batch; the user's time zone from the context,
+        else from the user's preferences as the process keeps them (``res.users.context_get``, what
+        Odoo puts in a session's context), not read for each webhook."""
         if "today" not in cache:
-            tz = self.env.context.get("tz")
-            if not tz:
-                partner = self.env.user.partner_id
-                partner.fetch(["tz"])
-                tz = partner.tz
+            tz = self.env.context.get("tz") or self.env["res.users"].context_get().get("tz")
             cache["today"] = fields.Date.context_today(self.with_context(tz=tz or "UTC"))
         return cache["today"]
 

@@ -446,6 +446,23 @@ class TestHostileRpc(ApSyncCase, HttpCase):
     def test_orm_writes_from_code(self):
         with self.assertRaisesRegex(ValidationError, "NUL"):
             self.platform.write({"name": "a\x00"})
+        staging = self.env["ap.invoice.staging"].create(
+            {"name": "APS-N", "platform_id": self.platform.id, "company_id": self.company_a.id,
+             "document_id": "inv_n", "amount_gross": 12.5, "priority": 3}
+        )  # fmt: skip
+        # Numbers, ids and booleans of the right type pass as they are; the edges are still refused.
+        for values, needle in (
+            ({"amount_gross": float("nan")}, "not a number"),
+            ({"amount_gross": float("inf")}, "not a number"),
+            ({"amount_gross": 10**400}, "not a valid"),
+            ({"partner_id": 2**40}, "out of range"),
+            ({"platform_retry_count": 2**40}, "out of range"),
+            ({"state": "nonsense"}, "not a valid"),
+        ):
+            with self.subTest(values=str(values)[:40]), self.assertRaisesRegex(ValidationError, needle):
+                staging.write(values)
+        staging.write({"amount_gross": 7, "attention_required": True, "platform_retry_count": 2})
+        self.assertEqual((staging.amount_gross, staging.attention_required), (7.0, True))
         with self.assertRaisesRegex(ValidationError, "/a"):
             self.env["ap.invoice.staging"].create(
                 {"name": "APS-J", "platform_id": self.platform.id, "company_id": self.company_a.id,

@@ -2,6 +2,7 @@
 
 from datetime import date, timedelta
 from pathlib import Path
+from unittest.mock import patch
 
 from psycopg2 import IntegrityError
 
@@ -85,6 +86,40 @@ class TestOperations(BillPipelineCase):
         self.assertTrue(month_end._is_open_on(date(2026, 11, 26)))  # Thursday (27 Fri, 30 Mon)
         self.assertFalse(month_end._is_open_on(date(2026, 11, 25)))
         self.assertFalse(month_end._is_open_on(date(2026, 11, 28)))  # Saturday
+
+    def test_intake_inserts_priority_and_line_company_once(self):
+        """The webhook's INSERTs carry the priority and the lines' company: the rows are not written a
+        second time (Odoo recomputes both after the INSERT and writes only what differs)."""
+        today = fields.Date.context_today(self.env["ap.invoice.staging"])
+        self.Rule.create([
+            {"name": "High value", "rule_type": "amount", "amount_min": 1000, "points": 30},
+            {"name": "Due soon", "rule_type": "due_date", "due_days": 3, "points": 20},
+            {"name": "This platform", "rule_type": "platform", "platform_id": self.platform.id, "points": 4},
+        ])  # fmt: skip
+        self.env["ap.sync.close.window"].create(
+            {"name": "Payment run", "window_type": "dates", "date_from": today, "date_to": today, "factor": 2}
+        )
+        self.env.flush_all()
+        statements = []
+        execute = type(self.env.cr).execute
+
+        def spy(cr, query, params=None, log_exceptions=True):
+            statements.append(getattr(query, "code", query))
+            return execute(cr, query, params, log_exceptions)
+
+        with patch.object(type(self.env.cr), "execute", spy):
+            staging = self.stage(
+                doc_id="inv_once", due_date=str(today + timedelta(days=1)), issue_date=str(today),
+                lines=[{"quantity": "2", "unit_price": "600"}, {"quantity": "1", "unit_price": "10"}],
+            )  # fmt: skip
+            self.env.flush_all()
+        self.assertEqual(staging.priority, (30 + 20 + 4) * 2)
+        self.assertEqual(staging.line_ids.company_id, staging.company_id)
+        rewrites = [q for q in statements if q.lstrip().startswith(('UPDATE "ap_invoice_staging"',
+                                                                    'UPDATE "ap_invoice_staging_line"'))]  # fmt: skip
+        self.assertEqual(rewrites, [], "the staging record and its lines are written once")
+        inserts = [q for q in statements if q.lstrip().startswith('INSERT INTO "ap_invoice_staging"')]
+        self.assertEqual(len(inserts), 1)
 
     def test_outbox_priority_across_documents_order_within(self):
         self.Rule.create({"name": "High value", "rule_type": "amount", "amount_min": 1000, "points": 50})
