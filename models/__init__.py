@@ -49,6 +49,7 @@ from . import (
     ap_sync_reconciliation_line,
     ap_vendor_request,
     ir_cron,
+    ir_sequence,
     res_company,
     res_partner,
 )

@@ -107,7 +107,7 @@ class ApInvoiceStaging(models.Model):
             values.update(
                 platform_id=platform.id,
                 company_id=platform.company_id.id,
-                name=self.env["ir.sequence"].next_by_code("ap.invoice.staging") or "/",
+                name=self.env["ir.sequence"]._ap_sync_next_by_code("ap.invoice.staging") or "/",
                 state="received",
             )
             values["priority"] = self._get_priority_of_values(values)

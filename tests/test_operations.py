@@ -121,6 +121,25 @@ class TestOperations(BillPipelineCase):
         inserts = [q for q in statements if q.lstrip().startswith('INSERT INTO "ap_invoice_staging"')]
         self.assertEqual(len(inserts), 1)
 
+    def test_staging_reference_follows_the_sequence_configuration(self):
+        """The reference comes from the process's cached sequence, as next_by_code would choose it: a
+        company's own sequence of the code once created, the shared one again once it is archived."""
+        year = str(fields.Date.today().year)
+        self.assertTrue(self.stage(doc_id="inv_seq_1").name.startswith(f"APS/{year}/"))
+        own = self.env["ir.sequence"].create({
+            "name": "Staging references of the company", "code": "ap.invoice.staging", "prefix": "CO-STG/",
+            "padding": 4, "company_id": self.env.company.id,
+        })  # fmt: skip
+        self.assertEqual(self.stage(doc_id="inv_seq_2").name, "CO-STG/0001")
+        self.assertEqual(self.stage(doc_id="inv_seq_3").name, "CO-STG/0002")
+        own.write({"prefix": "CO2-STG/"})  # not a change of which sequence: read again by _next anyway
+        self.assertEqual(self.stage(doc_id="inv_seq_4").name, "CO2-STG/0003")
+        own.active = False
+        self.assertTrue(self.stage(doc_id="inv_seq_5").name.startswith(f"APS/{year}/"))
+        own.active = True
+        own.unlink()
+        self.assertTrue(self.stage(doc_id="inv_seq_6").name.startswith(f"APS/{year}/"))
+
     def test_outbox_priority_across_documents_order_within(self):
         self.Rule.create({"name": "High value", "rule_type": "amount", "amount_min": 1000, "points": 50})
         low = self.stage(doc_id="inv_low")
