@@ -1,9 +1,13 @@
 from . import (
+    test_cron_budget,
     test_cron_wakeup,
     test_exception_queue,
+    test_governance,
     test_input_guard,
     test_input_property,
+    test_operations,
     test_outbox,
+    test_platform_answers,
     test_platform_security,
     test_processing_bill,
     test_provider_bill,
