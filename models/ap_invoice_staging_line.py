@@ -95,13 +95,10 @@ class ApInvoiceStagingLineMatching(models.Model):
         Mapping = env["ap.sync.mapping"]
         # Lookups repeat across the lines and invoices of one processing batch: remember them for the
         # batch (``_process`` keeps them for its run only; a line mapped on its own looks them up again).
-
-        def cached(key, compute):
-            return batch_lookup(env, key, compute)
-
         product = env["product.product"]
         if self.product_code:
-            product = cached(
+            product = batch_lookup(
+                env,
                 ("product", company.id, self.product_code),
                 lambda: env["product.product"].search(
                     [("default_code", "=", self.product_code), ("company_id", "in", (False, company.id))],
@@ -110,7 +107,8 @@ class ApInvoiceStagingLineMatching(models.Model):
             )
             if not product and staging.partner_id:
                 vendor = staging.partner_id.commercial_partner_id
-                info = cached(
+                info = batch_lookup(
+                    env,
                     ("supplierinfo", vendor.id, self.product_code),
                     lambda: env["product.supplierinfo"].search(
                         [("product_code", "=", self.product_code), ("partner_id", "=", vendor.id)], limit=1
@@ -120,7 +118,8 @@ class ApInvoiceStagingLineMatching(models.Model):
         account = env["account.account"]
         if self.account_code:
             code = self.account_code
-            account = cached(
+            account = batch_lookup(
+                env,
                 ("account", company.id, platform.id, code),
                 lambda: Mapping._lookup("account", code, company=company, platform=platform)
                 or env["account.account"]
@@ -135,7 +134,8 @@ class ApInvoiceStagingLineMatching(models.Model):
                     company=company.name,
                 )
         if not account and product:
-            account = cached(
+            account = batch_lookup(
+                env,
                 ("expense", company.id, product.id),
                 lambda: product.product_tmpl_id.with_company(company)._get_product_accounts()["expense"],
             )
@@ -150,12 +150,14 @@ class ApInvoiceStagingLineMatching(models.Model):
         taxes = env["account.tax"]
         if self.tax_category:
             key = tax_key(self.tax_category, self.tax_rate_text())
-            taxes = cached(
+            taxes = batch_lookup(
+                env,
                 ("tax_mapping", company.id, platform.id, key),
                 lambda: Mapping._lookup("tax", key, company=company, platform=platform),
             )
             if not taxes:
-                candidates = cached(
+                candidates = batch_lookup(
+                env,
                     ("purchase_taxes", company.id),
                     lambda: env["account.tax"].search([
                         ("type_tax_use", "=", "purchase"), ("amount_type", "=", "percent"),
@@ -184,7 +186,8 @@ class ApInvoiceStagingLineMatching(models.Model):
                 )
         distribution = {}
         for code, percent in (self.analytic or {}).items():
-            analytic = cached(
+            analytic = batch_lookup(
+                env,
                 ("analytic", company.id, platform.id, code),
                 lambda code=code: Mapping._lookup("analytic", code, company=company, platform=platform)
                 or env["account.analytic.account"].search(
@@ -199,7 +202,8 @@ class ApInvoiceStagingLineMatching(models.Model):
         uom = env["uom.uom"]
         if self.uom_code:
             uom_code = self.uom_code
-            uom = cached(
+            uom = batch_lookup(
+                env,
                 ("uom", company.id, platform.id, uom_code),
                 lambda: Mapping._lookup("uom", uom_code, company=company, platform=platform)
                 or (env.ref(UOM_CODES[uom_code], raise_if_not_found=False) if uom_code in UOM_CODES else None)
