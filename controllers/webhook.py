@@ -21,7 +21,7 @@ from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 
 from ..exceptions import IntakeError
 from ..models.ap_sync_event import ConcurrentIntake
-from ..utils import input_guard
+from ..utils import input_guard, orm
 
 _logger = logging.getLogger(__name__)
 RETRYABLE_ERRORS = (*PG_CONCURRENCY_EXCEPTIONS_TO_RETRY, pg_errors.ReadOnlySqlTransaction)
@@ -61,6 +61,8 @@ class ApSyncWebhookController(http.Controller):
             body = {"error": "internal_error", "detail": exc.__class__.__name__}
             context["keep_body"] = True
         body = input_guard.clean(body)  # the answer is UTF-8 JSON whatever the request held
+        if context["platform"]:
+            env = context["platform"].env  # in the platform's company, see _handle
         self._log_request(env, platform_code, httprequest, status, body, context, started)
         headers = {}
         if context["platform"]:
@@ -73,6 +75,11 @@ class ApSyncWebhookController(http.Controller):
         if httprequest.method != "POST":
             raise IntakeError(405, {"error": "method_not_allowed", "detail": "use POST"})
         platform = self._get_platform(env, platform_code)
+        # The request works in the platform's company (the default company of what it creates, such
+        # as the payload's attachment and the sync-log entry); env.company then needs no read of the
+        # superuser's record.
+        env = env(context=dict(env.context, allowed_company_ids=platform.company_id.ids))
+        platform = platform.with_env(env)
         context["platform"] = platform
         self._check_content_type(httprequest)
         raw = self._read_body(httprequest, platform.max_payload_size)
@@ -111,11 +118,11 @@ class ApSyncWebhookController(http.Controller):
             code = None  # a NUL in the URL cannot name a platform (nor be searched for)
         Platform = env["ap.platform"]
         # Found and read in one query: the fields a first read of the record would fetch anyway.
-        prefetched = [
-            name for name, field in Platform._fields.items()
-            if field.prefetch is True and field.store and field.is_accessible(env)
-        ]  # fmt: skip
-        platform = Platform.search_fetch([("code", "=", code)], prefetched, limit=1) if code else None
+        platform = (
+            Platform.search_fetch([("code", "=", code)], orm.prefetch_fields(Platform), limit=1)
+            if code
+            else None
+        )
         if not platform:
             raise IntakeError(404, {"error": "unknown_platform"})
         if platform.mode == "pull":

@@ -8,6 +8,7 @@ from psycopg2 import errors as pg_errors
 
 from odoo import _, api, models
 
+from ..utils import orm
 from .ap_invoice_staging import BILLED_STATES, FINAL_STATES, STATES, document_digest, to_decimal
 from .ap_sync_event import ConcurrentIntake
 
@@ -24,10 +25,10 @@ class ApInvoiceStaging(models.Model):
         preceding = data.get("preceding_invoice") or {}
         totals = data.get("totals") or {}
         approval = data.get("approval") or {}
-        currency = (
-            self.env["res.currency"]
-            .with_context(active_test=False)
-            .search([("name", "=", data.get("currency"))], limit=1)
+        Currency = self.env["res.currency"].with_context(active_test=False)
+        # Found and read in one query: the fields its first read (rounding the amounts) fetches anyway.
+        currency = Currency.search_fetch(
+            [("name", "=", data.get("currency"))], orm.prefetch_fields(Currency), limit=1
         )
         stored_document = dict(data)
         if stored_document.get("attachments"):

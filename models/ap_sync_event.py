@@ -96,8 +96,12 @@ class ApSyncEvent(models.Model):
         document_id = data.get("id") if isinstance(data, dict) and event_type.startswith("invoice.") else None
         if event_type.startswith("vendor.") and isinstance(data, dict):
             document_id = data.get("external_id")
+        # In the platform's company, webhook or pull: the payload's attachment belongs to it too.
         Event = self.sudo().with_context(
-            mail_create_nolog=True, mail_create_nosubscribe=True, mail_notrack=True
+            mail_create_nolog=True,
+            mail_create_nosubscribe=True,
+            mail_notrack=True,
+            allowed_company_ids=platform.company_id.ids,
         )
         # No savepoint of its own: a unique violation aborts the transaction, which every caller rolls
         # back anyway (ConcurrentIntake); two statements and a flush less per webhook.

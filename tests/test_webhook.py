@@ -85,6 +85,25 @@ class TestWebhook(ApSyncCase, HttpCase):
         cron = self.env.ref("account_ap_sync.ir_cron_ap_sync_process")
         self.assertTrue(self.env["ir.cron.trigger"].search_count([("cron_id", "=", cron.id)]))
 
+    def test_intake_works_in_the_platform_company(self):
+        """A webhook of company B's platform: its event, payload attachment, staging record and
+        sync-log entry all belong to company B, not to the superuser's company."""
+        self.platform_b.webhook_secret = WEBHOOK_SECRET
+        data = make_invoice(doc_id="inv_company_b", number="INV-B-1")
+        status, answer = self.post(
+            dumps(envelope(data=data)), url="/ap_sync/webhook/test_b", webhook_id="msg_company_b"
+        )
+        self.assertEqual(status, 202, answer)
+        staging = self.env["ap.invoice.staging"].search([("platform_id", "=", self.platform_b.id)])
+        self.assertEqual(len(staging), 1)
+        log = self.env["ap.sync.log"].search([("endpoint", "=", "/ap_sync/webhook/test_b")])
+        self.assertEqual(
+            (staging.company_id, staging.event_ids.company_id, staging.payload_attachment_id.company_id,
+             log.company_id, log.http_status),
+            (self.company_b, self.company_b, self.company_b, self.company_b, 202),
+        )  # fmt: skip
+        self.assertNotEqual(self.env.company, self.company_b)
+
     def test_200_duplicate_webhook_id_replayed_later(self):
         body = dumps(envelope())
         self.assertEqual(self.post(body, webhook_id="msg_dup")[0], 202)
