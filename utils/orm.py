@@ -1,4 +1,4 @@
-"""Small ORM helpers for the hot paths (intake, processing)."""
+"""Small ORM helpers for the hot path of the intake (webhook and staging)."""
 
 
 def prefetch_fields(model):
