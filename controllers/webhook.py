@@ -21,7 +21,7 @@ from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 
 from ..exceptions import IntakeError
 from ..models.ap_sync_event import ConcurrentIntake
-from ..utils import input_guard, orm
+from ..utils import input_guard
 
 _logger = logging.getLogger(__name__)
 RETRYABLE_ERRORS = (*PG_CONCURRENCY_EXCEPTIONS_TO_RETRY, pg_errors.ReadOnlySqlTransaction)
@@ -117,9 +117,9 @@ class ApSyncWebhookController(http.Controller):
         if code and input_guard.BAD_CHARS.search(code):
             code = None  # a NUL in the URL cannot name a platform (nor be searched for)
         Platform = env["ap.platform"]
-        # Found and read in one query: the fields a first read of the record would fetch anyway.
+        # Found and read in one query: the fields the request reads (not the whole record).
         platform = (
-            Platform.search_fetch([("code", "=", code)], orm.prefetch_fields(Platform), limit=1)
+            Platform.search_fetch([("code", "=", code)], Platform._get_intake_fields(), limit=1)
             if code
             else None
         )
@@ -158,14 +158,21 @@ class ApSyncWebhookController(http.Controller):
         Event = env["ap.sync.event"]
         for attempt in range(1, MAX_INTAKE_ATTEMPTS + 1):
             try:
-                with env.cr.savepoint():
-                    # The first attempt runs in the transaction that found no duplicate of this message.
-                    checked = attempt == 1 and webhook_id == (context or {}).get("message_id")
-                    status, body, event = Event._store(platform, webhook_id, envelope, raw, checked=checked)
+                # No savepoint: what a failed attempt wrote is undone by rolling the whole transaction
+                # back (the request stores its delivery whole or not at all; the sync-log entry of the
+                # refusal is written afterwards, in a clean transaction).
+                # The first attempt runs in the transaction that found no duplicate of this message.
+                checked = attempt == 1 and webhook_id == (context or {}).get("message_id")
+                status, body, event = Event._store(platform, webhook_id, envelope, raw, checked=checked)
+                # Written now, inside this try: a value the database refuses is answered here (500 JSON,
+                # body kept), not when the request's transaction commits.
+                env.flush_all()
                 break
             except ValidationError as exc:
                 # A value the models' input rules refuse (the guard and the schema let it through): the
                 # sender is told what, as for a schema violation; nothing of it is stored.
+                env.cr.rollback()
+                env.transaction.reset()
                 raise IntakeError(
                     422,
                     {"error": "schema_violation", "errors": [{"path": "/data", "message": str(exc)[:500]}]},
@@ -176,11 +183,11 @@ class ApSyncWebhookController(http.Controller):
                 env.cr.rollback()
                 env.transaction.reset()
         if status == 202 and event.staging_id:
-            # Woken after commit over a kept connection, not a new one per request (utils/cron_wakeup).
-            # The id from the process's xml-id cache: no query to check that the cron still exists
-            # (``env.ref``), since the trigger's foreign key refuses a deleted cron anyway.
+            # One statement (models/ir_cron.py), woken after commit over a kept connection, not a new
+            # one per request (utils/cron_wakeup). The id from the process's xml-id cache: no query to
+            # check that the cron still exists (``env.ref``); a deleted cron inserts no trigger.
             cron_id = env["ir.model.data"]._xmlid_to_res_id("account_ap_sync.ir_cron_ap_sync_process")
-            env["ir.cron"].browse(cron_id).with_context(ap_sync_kept_notify=True)._trigger()
+            env["ir.cron"].browse(cron_id)._ap_sync_trigger_now()
         return status, body, event
 
     def _log_request(self, env, platform_code, httprequest, status, body, context, started):

@@ -6,6 +6,7 @@ import math
 import time
 from datetime import timedelta
 from decimal import Decimal
+from unittest.mock import patch
 
 from odoo import fields
 from odoo.exceptions import UserError
@@ -310,6 +311,34 @@ class TestWebhook(ApSyncCase, HttpCase):
         self.assertEqual(response.json()["error"], "method_not_allowed")
 
     # ------------------------------------------------------------------ 422
+    def test_422_a_value_the_models_refuse_stores_nothing_and_keeps_the_body(self):
+        """A value that passed the schema but that the models' input rules refuse (here one a mapping
+        produced): 422 naming it, no event, attachment or staging record, and the body kept with the
+        refusal's sync-log entry."""
+        Staging = type(self.env["ap.invoice.staging"])
+        prepare = Staging._prepare_from_document
+
+        def prepare_with_a_nul(model, data):
+            return dict(prepare(model, data), supplier_name="Acme\x00Supplies")
+
+        attachments = self.env["ir.attachment"].search_count([("res_model", "=", "ap.sync.event")])
+        body = dumps(envelope())
+        with patch.object(Staging, "_prepare_from_document", prepare_with_a_nul):
+            status, answer = self.post(body, webhook_id="msg_model_refusal")
+        self.assertEqual((status, answer["error"]), (422, "schema_violation"))
+        self.assertIn("NUL", answer["errors"][0]["message"])
+        self.assertFalse(self.stagings())
+        self.assertFalse(self.env["ap.sync.event"].search([("webhook_id", "=", "msg_model_refusal")]))
+        self.assertEqual(
+            self.env["ir.attachment"].search_count([("res_model", "=", "ap.sync.event")]), attachments
+        )
+        log = self.logs()[:1]
+        self.assertEqual((log.http_status, log.outcome, log.event_id), (422, "rejected", "msg_model_refusal"))
+        self.assertEqual(json.loads(log.body_attachment_id.raw), json.loads(body), "the refused payload is kept")
+        # Sent again once the mapping is right, the same message is accepted: nothing of it was left.
+        status, answer = self.post(body, webhook_id="msg_model_refusal")
+        self.assertEqual((status, answer["status"]), (202, "accepted"))
+
     def test_422_schema_violations(self):
         cases = {
             "/number": lambda d: d.pop("number"),
