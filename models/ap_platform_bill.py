@@ -334,6 +334,11 @@ class ApPlatform(models.Model):
         )
 
     # ------------------------------------------------------------------ inbound (webhooks)
+    @api.model
+    def _get_intake_fields(self):
+        # What a BILL notification reads when it becomes a canonical invoice.
+        return [*super()._get_intake_fields(), "bill_organization_id", "bill_accept_unassigned"]
+
     def _bill_verify_signature(self, headers, raw):
         """``x-bill-sha-signature`` = base64 HMAC-SHA256(securityKey, raw body), over the bytes received."""
         self.ensure_one()

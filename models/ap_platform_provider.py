@@ -20,7 +20,7 @@ import time
 
 from standardwebhooks.webhooks import Webhook
 
-from odoo import _, models
+from odoo import _, api, models
 
 from ..exceptions import IntakeError, PlatformCallError
 from ..utils import input_guard, schema
@@ -41,6 +41,16 @@ class ApPlatformProvider(models.Model):
     _inherit = "ap.platform"
 
     # ------------------------------------------------------------------ inbound: verify
+    @api.model
+    def _get_intake_fields(self):
+        """The platform's fields a webhook request reads: the controller finds the platform and reads
+        these in one query (controllers/webhook.py). A provider adds the fields its own steps read; a
+        field left out is still read when used, by one more query."""
+        return [
+            "code", "active", "mode", "provider", "company_id", "neutralized", "environment",
+            "max_payload_size", "webhook_secret_previous_expiry",
+        ]  # fmt: skip
+
     def _verify_inbound(self, headers, raw, context):
         """Authenticate one webhook request. Returns ``(message_id, text)``: the provider's id of this
         delivery (a redelivery carries the same one) and the body as text; raises :class:`IntakeError`

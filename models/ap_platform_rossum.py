@@ -409,6 +409,12 @@ class ApPlatformRossum(models.Model):
                        queues=", ".join(f"{qid} ({queues[qid]})" for qid in wanted))  # fmt: skip
 
     # ------------------------------------------------------------------ inbound
+    @api.model
+    def _get_intake_fields(self):
+        # What a Rossum hook call reads: the queues it serves, and what fetching its content needs.
+        return [*super()._get_intake_fields(), "rossum_queue_ids", "base_url", "api_login",
+                "timeout_connect", "timeout_read"]  # fmt: skip
+
     def _verify_inbound(self, headers, raw, context):
         if self.provider != "rossum":
             return super()._verify_inbound(headers, raw, context)
