@@ -97,8 +97,8 @@ class ApInvoiceStaging(models.Model):
             payload_attachment_id=event.payload_attachment_id.id,
             payload_sha256=event.payload_sha256,
         )
-        # The lines' company in their INSERT: computed after it, as the related field is, it is then
-        # the same value, so the rows are not written a second time (as the priority, below).
+        # The lines' company in their INSERT, as the related field computes it (so is the priority,
+        # below): the rows are written once, and neither is computed again (see after the create).
         for command in values["line_ids"]:
             if command[0] == 0:
                 command[2]["company_id"] = platform.company_id.id
@@ -116,6 +116,10 @@ class ApInvoiceStaging(models.Model):
                 staging = Staging.create(values).with_env(self.env)
             except pg_errors.UniqueViolation as exc:
                 raise ConcurrentIntake(data["id"]) from exc
+            # The priority and the lines' company were given as their computations give them: Odoo
+            # need not compute them again when the record is flushed.
+            self.env.remove_to_compute(self._fields["priority"], staging)
+            self.env.remove_to_compute(staging.line_ids._fields["company_id"], staging.line_ids)
             event._mark("applied", staging=staging)
             return staging
         return staging._intake_new_version(event, data, values)

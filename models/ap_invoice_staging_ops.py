@@ -103,10 +103,10 @@ class ApInvoiceStaging(models.Model):
 
     @api.model
     def _get_priority_of_values(self, values):
-        """The priority ``_compute_priority`` gives a record created with ``values``. Intake puts it in
-        the values so that the record's INSERT carries it: Odoo still computes the field after the
-        INSERT, but rewrites the row only when the result differs (so a wrong value here is corrected,
-        at the price of an UPDATE). ``precompute`` would build a new record from every value instead."""
+        """The priority ``_compute_priority`` gives a record created with ``values`` (the same
+        ``_score`` of the same values). Intake puts it in the values so that the record's INSERT
+        carries it, and takes it as computed (``precompute`` would build a new record from every value
+        instead, and a readonly precomputed field ignores the value given)."""
         try:
             due_date = fields.Date.to_date(values.get("due_date")) or None
         except (TypeError, ValueError):

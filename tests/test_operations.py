@@ -89,7 +89,7 @@ class TestOperations(BillPipelineCase):
 
     def test_intake_inserts_priority_and_line_company_once(self):
         """The webhook's INSERTs carry the priority and the lines' company: the rows are not written a
-        second time (Odoo recomputes both after the INSERT and writes only what differs)."""
+        second time, and both are what their computations give."""
         today = fields.Date.context_today(self.env["ap.invoice.staging"])
         self.Rule.create([
             {"name": "High value", "rule_type": "amount", "amount_min": 1000, "points": 30},
@@ -120,6 +120,12 @@ class TestOperations(BillPipelineCase):
         self.assertEqual(rewrites, [], "the staging record and its lines are written once")
         inserts = [q for q in statements if q.lstrip().startswith('INSERT INTO "ap_invoice_staging"')]
         self.assertEqual(len(inserts), 1)
+        # The values the intake gave (and Odoo does not compute again) are those the computations give
+        # for the same values.
+        probe = staging.new({name: staging[name] for name in ("amount_gross", "due_date", "partner_id",
+                                                              "platform_id", "company_id")})  # fmt: skip
+        self.assertEqual(probe.priority, staging.priority)
+        self.assertEqual(staging.line_ids.new({"staging_id": staging.id}).company_id, staging.company_id)
 
     def test_staging_reference_follows_the_sequence_configuration(self):
         """The reference comes from the process's cached sequence, as next_by_code would choose it: a
