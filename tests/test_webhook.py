@@ -334,7 +334,9 @@ class TestWebhook(ApSyncCase, HttpCase):
         )
         log = self.logs()[:1]
         self.assertEqual((log.http_status, log.outcome, log.event_id), (422, "rejected", "msg_model_refusal"))
-        self.assertEqual(json.loads(log.body_attachment_id.raw), json.loads(body), "the refused payload is kept")
+        self.assertEqual(
+            json.loads(log.body_attachment_id.raw), json.loads(body), "the refused payload is kept"
+        )
         # Sent again once the mapping is right, the same message is accepted: nothing of it was left.
         status, answer = self.post(body, webhook_id="msg_model_refusal")
         self.assertEqual((status, answer["status"]), (202, "accepted"))
