@@ -7,6 +7,7 @@ module itself.
 """
 
 import collections
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -14,6 +15,9 @@ from ap_platform_server import make_invoice, send_webhook
 
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 API_KEY = "slow-platform-api-key"
+
+# Platform id -> what ``setup`` changed outside the platform's own records (for ``cleanup``).
+_changed = {}
 
 
 def setup(env, platform_url, tag, max_concurrent_calls=4):
@@ -35,8 +39,12 @@ def setup(env, platform_url, tag, max_concurrent_calls=4):
     env["ap.sync.mapping"].create(
         {"mapping_type": "tax", "external_code": "S/21", "tax_id": tax.id, "platform_id": platform.id}
     )
-    env["res.partner"].create({"name": f"Slow Vendor {tag}", "is_company": True, "vat": f"NL{tag}B01"})
-    env.ref("base.EUR").active = True
+    vendor = env["res.partner"].create(
+        {"name": f"Slow Vendor {tag}", "is_company": True, "vat": f"NL{tag}B01"}
+    )
+    eur = env.ref("base.EUR")
+    _changed[platform.id] = {"tax_id": tax.id, "vendor_id": vendor.id, "eur_active": eur.active}
+    eur.active = True
     return platform
 
 
@@ -176,7 +184,8 @@ def wait_for(registry, platform_id, condition, timeout, poll=0.5):
 
 
 def cleanup(registry, platform_id):
-    """Remove what the scenario committed (bills, staging records, logs, outbox, the platform)."""
+    """Remove what the scenario committed (bills, staging records, logs, outbox, the platform, its tax
+    and vendor) and give EUR back its former state: the test database is shared by the whole suite."""
     from odoo import SUPERUSER_ID, api
 
     with registry.cursor() as cr:
@@ -198,3 +207,21 @@ def cleanup(registry, platform_id):
             """UPDATE ir_cron SET failure_count = 0, first_failure_date = NULL WHERE id IN (
                    SELECT res_id FROM ir_model_data WHERE module = 'account_ap_sync' AND model = 'ir.cron')"""
         )
+        changed = _changed.pop(platform_id, None)
+        if changed:
+            env.invalidate_all()  # rows were deleted with SQL above
+            for model, record_id in (
+                ("account.tax", changed["tax_id"]),
+                ("res.partner", changed["vendor_id"]),
+            ):
+                record = env[model].browse(record_id).exists()
+                try:
+                    with cr.savepoint():
+                        record.unlink()
+                except Exception:  # still referenced from elsewhere: archived instead
+                    record.active = False
+            try:
+                with cr.savepoint():
+                    env.ref("base.EUR").active = changed["eur_active"]
+            except Exception as exc:  # e.g. a company now keeps its books in EUR
+                print(f"slow-platform scenario: EUR left active ({exc})", file=sys.stderr)
