@@ -3,9 +3,15 @@
 import logging
 import sys
 from pathlib import Path
+from unittest.mock import patch
+
+from cryptography.fernet import Fernet
 
 from odoo.tests import new_test_user
 from odoo.tests.common import TransactionCase
+from odoo.tools import config
+
+from ..utils import crypto
 
 TOOLS_DIR = Path(__file__).resolve().parents[1] / "tools"
 if str(TOOLS_DIR) not in sys.path:
@@ -18,6 +24,9 @@ __all__ = ["ApPlatformServer", "ApSyncCase", "CapturedLogs", "make_invoice", "ma
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 OTHER_SECRET = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
 API_KEY = "test-api-key-7f3c9a1d2e"
+# The cases store secrets, which needs an encryption key. Odoo's runner started with a configuration
+# that has none (as OCA's CI starts it) gets this one, for the test classes only.
+TEST_ENCRYPTION_KEY = Fernet.generate_key().decode()
 
 
 class CapturedLogs(logging.Handler):
@@ -58,6 +67,8 @@ class ApSyncCase(TransactionCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        if not crypto.has_key():
+            cls.startClassPatcher(patch.dict(config.options, {crypto.CONFIG_OPTION: TEST_ENCRYPTION_KEY}))
         cls.env = cls.env(context=dict(cls.env.context, tracking_disable=False))
         cls.company_a = cls.env.company
         cls.company_b = cls.env["res.company"].create({"name": "AP Sync Test Company B"})
