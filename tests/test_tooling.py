@@ -298,4 +298,6 @@ def test_wheel_builds_with_whool_and_carries_the_python_dependencies(tmp_path):
         "odoo==18.0.*",
     } <= requires, requires
     assert "odoo/addons/account_ap_sync/__manifest__.py" in names
+    # Only the tracked files (whool lists them with git): neither the repository nor a local config.
+    assert not [n for n in names if "/.git/" in n or n.endswith("/odoo.conf") or "/.venv/" in n], names
     assert "odoo/addons/account_ap_sync/models/ap_platform.py" in names
