@@ -14,6 +14,7 @@ from .common import API_KEY, ApPlatformServer
 from .test_processing_bill import BillPipelineCase
 
 LATENCY = 0.3
+LIMIT = 8  # limit_time_real_cron of the budget test, seconds
 
 
 def max_in_flight(entries, latency):
@@ -65,25 +66,26 @@ class TestCronBudget(BillPipelineCase):
     def test_the_cron_stops_at_its_budget_and_resumes(self):
         records = self.stage_approved(20, "bud")
         before = self.triggers()
-        # A 4 s cron limit with a budget of a quarter of it (1 s). 20 approval checks at 0.3 s each,
-        # one after the other (as before issue 11), do not even fit in the limit; two at a time, with
-        # the next group's checks sent while a group is billed, they take 3 s: more than the budget.
-        # The group read ahead when the budget runs out then has 2.2 s until the cap (0.8 x the
-        # limit) even on a slow machine; a group stopped at the cap would rightly be checked again
-        # by the next run, and the count of checks below would be off by its records.
-        self.env["ir.config_parameter"].sudo().set_param("account_ap_sync.cron_time_budget_ratio", "0.25")
-        with patch.dict(config.options, {"limit_time_real_cron": 4, "limit_time_real": 120}):
+        # An 8 s cron limit with a budget of an eighth of it (1 s). 20 approval checks at 0.3 s each
+        # take 3 s even two at a time, with the next group's checks sent while a group is billed:
+        # more than the budget. The group read ahead when the budget runs out then has 5.4 s until
+        # the cap (0.8 x the limit), room for a machine that bills a group in well over a second (a
+        # 4 s limit left 2.2 s, which a loaded CI machine once missed). A group stopped at the cap
+        # would rightly be checked again by the next run, and the count of checks below would be off
+        # by its records.
+        self.env["ir.config_parameter"].sudo().set_param("account_ap_sync.cron_time_budget_ratio", "0.125")
+        with patch.dict(config.options, {"limit_time_real_cron": LIMIT, "limit_time_real": 120}):
             elapsed, progress = self.run_cron()
         billed = records.filtered(lambda r: r.state == "bill_created")
         waiting = records.filtered(lambda r: r.state == "received")
-        self.assertLess(elapsed, 4, "the run ends within its budget (plus one group), before the limit")
+        self.assertLess(elapsed, LIMIT, "the run ends within its budget (plus one group), before the limit")
         self.assertTrue(billed, "the run did work")
         self.assertTrue(waiting, "and stopped claiming once its budget was spent")
         self.assertEqual(len(billed) + len(waiting), 20, records.mapped("exception_reason"))
         self.assertEqual((progress.done, progress.remaining), (len(billed), len(waiting)))
         self.assertTrue(self.triggers() - before, "the cron triggered itself to resume")
         # The next runs resume where it stopped: every invoice billed once, none checked twice.
-        with patch.dict(config.options, {"limit_time_real_cron": 4, "limit_time_real": 120}):
+        with patch.dict(config.options, {"limit_time_real_cron": LIMIT, "limit_time_real": 120}):
             for _run in range(10):
                 if not records.filtered(lambda r: r.state == "received"):
                     break
