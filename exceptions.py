@@ -31,16 +31,20 @@ class PlatformCallError(ApSyncError):
       (4xx refusals, a body above the size limit, a redirect to another host, missing settings);
     * ``retry_after``: seconds the platform asked to wait (``Retry-After``), or None;
     * ``status``: the HTTP status, or None when no answer came;
+    * ``ignore_retry``: the call was never made, for a reason of this database that an administrator
+      must mend (a stored secret it cannot decrypt): the attempt does not count against the retry
+      limit (queue_job's ``ignore_retry``), the work waits ``retry_after`` seconds and is not lost;
     * ``reason``: a readable sentence for people (also ``args[0]``).
 
     :meth:`from_response` builds the error of a refused answer from its status and headers.
     """
 
-    def __init__(self, message, status=None, transient=False, retry_after=None):
+    def __init__(self, message, status=None, transient=False, retry_after=None, ignore_retry=False):
         super().__init__(message)
         self.status = status
-        self.transient = transient
+        self.transient = transient or ignore_retry
         self.retry_after = retry_after
+        self.ignore_retry = ignore_retry
 
     @classmethod
     def from_response(cls, message, response, retry_after=None):

@@ -16,7 +16,7 @@ from standardwebhooks.webhooks import Webhook
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
-from ..exceptions import PlatformCallError
+from ..exceptions import EncryptionKeyInvalid, EncryptionKeyMissing, PlatformCallError
 from ..utils import crypto
 from ..utils.access import MANAGER_GROUP
 from ..utils.redact import scrub_text
@@ -27,7 +27,10 @@ CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 DEFAULT_MAX_PAYLOAD = 10 * 1024 * 1024
 CONNECT_TIMEOUT = 5
 READ_TIMEOUT = 30
-# Contract section 2: answers that are worth retrying.
+# Raised when a stored secret cannot be read (utils/crypto): no call can be made until an administrator
+# acts; the calls wait this long (seconds) and are tried again, without counting an attempt.
+CREDENTIAL_ERRORS = (EncryptionKeyMissing, EncryptionKeyInvalid)
+CREDENTIALS_RETRY_AFTER = 15 * 60
 # Answers of the platform are read up to this size (platform field max_response_size).
 DEFAULT_MAX_RESPONSE = 5 * 1024 * 1024
 DEFAULT_MAX_CONCURRENT_CALLS = 4
@@ -616,6 +619,49 @@ class ApPlatform(models.Model):
             headers["Idempotency-Key"] = idempotency_key
         return headers
 
+    def _get_call_headers(self, idempotency_key=None):
+        """:meth:`_get_request_headers`, where a stored secret this database cannot decrypt (no key, or
+        a key changed without re-encrypting) is the call's :class:`PlatformCallError` (see
+        :meth:`_credentials_error`), so that its caller (outbox, pull, approval check) goes on with
+        the other platforms instead of its cron run failing, on every run, on the same calls."""
+        try:
+            return self._get_request_headers(idempotency_key)
+        except CREDENTIAL_ERRORS as exc:
+            raise self._credentials_error(exc) from exc
+
+    def _credentials_error(self, exc):
+        """The error of a call that could not be made because a secret cannot be read: it waits
+        ``CREDENTIALS_RETRY_AFTER`` without using an attempt (``ignore_retry``), and one exception
+        names the platform for its administrators (opened once per cursor, updated after)."""
+        error = exc.args[0] if exc.args else exc.__class__.__name__
+        reported = self.env.cr.cache.setdefault("account_ap_sync.credentials_reported", set())
+        if self.id not in reported:
+            reported.add(self.id)
+            _logger.error("AP Sync %s: the platform's credentials cannot be read: %s", self.code, error)
+            self.env["ap.sync.exception"]._raise_for(
+                "credentials_unreadable",
+                _(
+                    "Nothing is sent to platform %(name)s and nothing is pulled from it: its stored "
+                    "credentials cannot be read (%(error)s). Its messages wait and are tried again every "
+                    "%(minutes)s minutes, without using their attempts. Restore the previous encryption key "
+                    "(after the new one, comma-separated) or enter the credentials again.",
+                    name=self.display_name,
+                    error=error,
+                    minutes=CREDENTIALS_RETRY_AFTER // 60,
+                ),
+                platform=self,
+                document_ref=self.code,
+            )
+        return PlatformCallError(
+            _(
+                "The credentials of platform %(name)s cannot be read: %(error)s",
+                name=self.display_name,
+                error=error,
+            ),
+            retry_after=CREDENTIALS_RETRY_AFTER,
+            ignore_retry=True,
+        )
+
     def _handle_unauthorized(self, response):
         """Provider hook, called once when a call is answered 401: return True to send it again with
         fresh headers (e.g. after logging in again). The generic provider's API key does not expire."""
@@ -707,12 +753,16 @@ class ApPlatform(models.Model):
             timeouts = (min(timeouts[0], max(left, 1)), min(timeouts[1], max(left, 1)))
         limit = self.max_response_size or DEFAULT_MAX_RESPONSE
         prepared = []  # (index in calls, request)
-        for index in allowed:
+        for position, index in enumerate(allowed):
             call = calls[index]
             try:
-                headers = self._get_request_headers(call.get("idempotency_key"))
-            except PlatformCallError as exc:  # the provider could not get its credentials (login refused)
+                headers = self._get_call_headers(call.get("idempotency_key"))
+            except PlatformCallError as exc:  # no credentials: login refused, or a secret that cannot be read
                 results[index] = exc
+                if exc.ignore_retry:  # the secrets cannot be read: neither can the next call's
+                    for rest in allowed[position + 1 :]:
+                        results[rest] = exc
+                    break
                 continue
             prepared.append((index, {
                 "method": call["method"], "url": self._get_url(call["path"]), "params": call.get("params"),
@@ -733,10 +783,13 @@ class ApPlatform(models.Model):
         refresh_error = None
         if unauthorized:
             try:
-                refreshed = self._handle_unauthorized(outcomes[unauthorized[0]]["response"])
+                try:
+                    refreshed = self._handle_unauthorized(outcomes[unauthorized[0]]["response"])
+                except CREDENTIAL_ERRORS as exc:
+                    raise self._credentials_error(exc) from exc
                 for k in unauthorized:
                     index, request = prepared[k]
-                    request["headers"] = self._get_request_headers(calls[index].get("idempotency_key"))
+                    request["headers"] = self._get_call_headers(calls[index].get("idempotency_key"))
             except PlatformCallError as exc:  # the provider could not refresh its credentials
                 refreshed, refresh_error = False, exc
             if refreshed:

@@ -24,9 +24,12 @@ USER_WRITABLE = {"user_id", "state"}
 
 # Raised at a door, for a document that was refused and so has no record in Odoo (named by its platform id).
 INTAKE_TYPES = [("intake_refused", "Refused at intake")]
+# Raised for a platform as a whole: one open item however many calls it holds back.
+PLATFORM_TYPES = [("credentials_unreadable", "Credentials unreadable")]
 
 SEVERITY = {
     "intake_refused": "medium",
+    "credentials_unreadable": "high",
     "bank_account_change": "high",
     "possible_duplicate": "high",
     "changed_after_billing": "high",
@@ -48,7 +51,7 @@ class ApSyncException(models.Model):
 
     name = fields.Char(compute="_compute_name", store=True)
     exception_type = fields.Selection(
-        EXCEPTION_TYPES + INTAKE_TYPES + [("cron_failure", "Scheduled action failing")],
+        EXCEPTION_TYPES + INTAKE_TYPES + PLATFORM_TYPES + [("cron_failure", "Scheduled action failing")],
         string="Type",
         required=True,
         readonly=True,
@@ -128,7 +131,9 @@ class ApSyncException(models.Model):
         "exception_type", "staging_id.name", "staging_id.number", "outbox_id", "document_ref", "cron_id"
     )
     def _compute_name(self):
-        labels = dict(EXCEPTION_TYPES + INTAKE_TYPES, cron_failure=_("Scheduled action failing"))
+        labels = dict(
+            EXCEPTION_TYPES + INTAKE_TYPES + PLATFORM_TYPES, cron_failure=_("Scheduled action failing")
+        )
         for record in self:
             subject = (
                 record.staging_id.display_name

@@ -309,11 +309,15 @@ class ApSyncOutbox(models.Model):
         """Act on one answer: delivered (returns its status), retried later or dead, as the
         :class:`PlatformCallError` decides (transient or not, Retry-After)."""
         if isinstance(result, PlatformCallError):
+            if result.ignore_retry:
+                return self._wait(result.reason, result.retry_after)
             if result.transient:
                 return self._retry_later(result.status, result.reason, result.retry_after)
+            if result.status is None:  # refused before a call was made (e.g. no base URL)
+                return self._mark_dead(None, _("Not sent: %s", result.reason))
             return self._mark_dead(
                 result.status, _("Refused by the platform (HTTP %(status)s): %(detail)s",
-                                 status=result.status or "-", detail=result.reason),
+                                 status=result.status, detail=result.reason),
             )  # fmt: skip
         status = result.status_code
         if write_done:
@@ -364,6 +368,15 @@ class ApSyncOutbox(models.Model):
             "attempts": attempts, "last_status": status or 0, "last_error": error,
             "next_attempt_at": fields.Datetime.now() + timedelta(seconds=delay),
         })  # fmt: skip
+        return False
+
+    def _wait(self, error, delay=None):
+        """The call was not made for a fault of this database (``PlatformCallError.ignore_retry``):
+        wait and try again, without using an attempt; the platform's exception tells people why."""
+        delay = delay if delay is not None else self.platform_id.retry_cap
+        self.sudo().write(
+            {"last_error": error, "next_attempt_at": fields.Datetime.now() + timedelta(seconds=delay)}
+        )
         return False
 
     def _mark_dead(self, status, error, attempts=None):

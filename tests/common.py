@@ -61,6 +61,16 @@ class CapturedLogs(logging.Handler):
         return "\n".join(self.lines)
 
 
+def make_secret_unreadable(platform, kind="api_key"):
+    """Store ``platform``'s secret as a token of another Fernet key, as after a key changed without
+    re-encrypting: this database can no longer decrypt it."""
+    env = platform.env
+    secret = env["ap.platform.secret"].sudo().search([("platform_id", "=", platform.id), ("kind", "=", kind)])
+    secret.token = Fernet(Fernet.generate_key()).encrypt(b"the old secret").decode()
+    env.cr.cache.pop("account_ap_sync.api_keys", None)
+    return secret
+
+
 class ApSyncCase(TransactionCase):
     """Two companies, a manager, an AP user per company, an outsider, and a platform per company."""
 

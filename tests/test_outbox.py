@@ -5,7 +5,7 @@ from odoo import Command, fields
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 
-from .common import ReferencePlatformMixin
+from .common import API_KEY, ReferencePlatformMixin, make_secret_unreadable
 from .test_processing_bill import BillPipelineCase
 
 PAYMENT_STATUS = {"in_payment": "in_payment", "paid": "paid", "partial": "partially_paid"}
@@ -159,6 +159,45 @@ class TestOutbox(ReferencePlatformMixin, BillPipelineCase):
         queue_item = self.env["ap.sync.exception"].search([("outbox_id", "=", message.id)])
         self.assertEqual(len(queue_item), 1)
         self.assertEqual(len(queue_item.activity_ids), 1, "one activity, not one per attempt")
+
+    def test_unreadable_credentials_hold_the_platform_not_the_cron(self):
+        """A key changed without re-encrypting: that platform's messages wait, without using attempts,
+        one exception says why, and the other platforms' messages still go out."""
+        other = self.env["ap.platform"].create(
+            {"name": "Other", "code": "test_other", "company_id": self.company_a.id,
+             "base_url": self.server.url, "api_key": API_KEY}
+        )  # fmt: skip
+        held = self.enqueue(document="inv_held")
+        sent = self.env["ap.sync.outbox"]._enqueue(
+            other, "erp_status", "POST", "/invoices/inv_other/erp-status", {"status": "posted"},
+            document_key="invoice:inv_other", status="posted",
+        )  # fmt: skip
+        make_secret_unreadable(self.platform)
+        self.env["ap.sync.outbox"]._cron_deliver()  # does not fail on the unreadable secret
+        self.assertEqual(sent.state, "done")
+        self.assertEqual(self.sent_statuses(), [("inv_other", "posted")])
+        self.assertEqual((held.state, held.attempts), ("pending", 0))
+        self.assertIn("cannot be read", held.last_error)
+        self.assertGreater(held.next_attempt_at, fields.Datetime.now() + timedelta(minutes=14))
+        item = self.env["ap.sync.exception"].search([("exception_type", "=", "credentials_unreadable")])
+        self.assertEqual((item.platform_id, item.state, item.severity), (self.platform, "open", "high"))
+        self.assertIn("Restore the previous encryption key", item.description)
+        self.assertEqual(len(item.activity_ids), 1)
+        # Later runs (new cursors) update the same item; the message still uses no attempt.
+        for _run in range(3):
+            self.env.cr.cache.pop("account_ap_sync.credentials_reported", None)
+            held.sudo().next_attempt_at = False
+            self.env["ap.sync.outbox"]._cron_deliver()
+        self.assertEqual((held.state, held.attempts), ("pending", 0))
+        self.assertEqual(
+            self.env["ap.sync.exception"].search([("exception_type", "=", "credentials_unreadable")]), item
+        )
+        self.assertEqual(item.occurrences, 4)
+        # The administrator enters the key again: the message goes out at its next attempt.
+        self.platform.api_key = API_KEY
+        self.deliver_all()
+        self.assertEqual((held.state, held.attempts), ("done", 1))
+        self.assertEqual(self.sent_statuses(), [("inv_other", "posted"), ("inv_held", "posted")])
 
     def test_platform_down_for_20_attempts_then_back(self):
         self.platform.retry_max_attempts = 30

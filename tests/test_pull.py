@@ -4,7 +4,7 @@ from unittest.mock import patch
 from odoo import fields
 from odoo.tests import tagged
 
-from .common import ApSyncCase, ReferencePlatformMixin, make_invoice
+from .common import ApSyncCase, ReferencePlatformMixin, make_invoice, make_secret_unreadable
 
 
 @tagged("post_install", "-at_install")
@@ -25,6 +25,17 @@ class TestPull(ReferencePlatformMixin, ApSyncCase):
 
     def pull_calls(self):
         return [r for r in self.server.requests_log if r["path"] == "/invoices"]
+
+    def test_unreadable_credentials_wait_without_failing_the_cron(self):
+        make_secret_unreadable(self.platform)
+        self.env["ap.platform"]._cron_pull()  # does not fail on the unreadable secret
+        self.assertFalse(self.pull_calls(), "nothing is sent without the credentials")
+        self.assertFalse(self.stagings())
+        self.assertGreater(self.platform.pull_next_at, fields.Datetime.now() + timedelta(minutes=14))
+        item = self.env["ap.sync.exception"].search(
+            [("exception_type", "=", "credentials_unreadable"), ("platform_id", "=", self.platform.id)]
+        )
+        self.assertEqual(item.state, "open")
 
     def test_two_pages_and_a_429(self):
         self.server.fail_next(status=429, retry_after=120, path_prefix="/invoices")
