@@ -783,15 +783,14 @@ class ApPlatform(models.Model):
         refresh_error = None
         if unauthorized:
             try:
-                try:
-                    refreshed = self._handle_unauthorized(outcomes[unauthorized[0]]["response"])
-                except CREDENTIAL_ERRORS as exc:
-                    raise self._credentials_error(exc) from exc
+                refreshed = self._handle_unauthorized(outcomes[unauthorized[0]]["response"])
                 for k in unauthorized:
                     index, request = prepared[k]
-                    request["headers"] = self._get_call_headers(calls[index].get("idempotency_key"))
+                    request["headers"] = self._get_request_headers(calls[index].get("idempotency_key"))
             except PlatformCallError as exc:  # the provider could not refresh its credentials
                 refreshed, refresh_error = False, exc
+            except CREDENTIAL_ERRORS as exc:  # a secret cannot be read (see _get_call_headers)
+                refreshed, refresh_error = False, self._credentials_error(exc)
             if refreshed:
                 again = self._send_prepared([prepared[k][1] for k in unauthorized])
                 for k, outcome in zip(unauthorized, again):
