@@ -20,6 +20,7 @@ from ..exceptions import EncryptionKeyInvalid, EncryptionKeyMissing, PlatformCal
 from ..utils import crypto
 from ..utils.access import MANAGER_GROUP
 from ..utils.redact import scrub_text
+from .ap_sync_exception import OPEN_STATES
 
 _logger = logging.getLogger(__name__)
 
@@ -625,9 +626,30 @@ class ApPlatform(models.Model):
         :meth:`_credentials_error`), so that its caller (outbox, pull, approval check) goes on with
         the other platforms instead of its cron run failing, on every run, on the same calls."""
         try:
-            return self._get_request_headers(idempotency_key)
+            headers = self._get_request_headers(idempotency_key)
         except CREDENTIAL_ERRORS as exc:
             raise self._credentials_error(exc) from exc
+        self._credentials_readable()
+        return headers
+
+    def _credentials_readable(self):
+        """The platform's secrets could be read: resolve its open *Credentials unreadable* item, if
+        any (the key was restored or the credentials entered again). Looked for once per cursor and
+        platform, so a delivery batch costs one query, not one per call."""
+        checked = self.env.cr.cache.setdefault("account_ap_sync.credentials_checked", set())
+        if self.id in checked:
+            return
+        checked.add(self.id)
+        items = self.env["ap.sync.exception"].sudo().search(
+            [("exception_type", "=", "credentials_unreadable"), ("platform_id", "=", self.id),
+             ("state", "in", OPEN_STATES)]
+        )  # fmt: skip
+        if items:
+            _logger.info("AP Sync %s: the platform's credentials can be read again", self.code)
+            items._resolve(
+                _("The platform's credentials can be read again: calls to it resumed."),
+                self.env.ref("base.user_root"),
+            )
 
     def _credentials_error(self, exc):
         """The error of a call that could not be made because a secret cannot be read: it waits
@@ -635,6 +657,8 @@ class ApPlatform(models.Model):
         names the platform for its administrators (opened once per cursor, updated after)."""
         error = exc.args[0] if exc.args else exc.__class__.__name__
         reported = self.env.cr.cache.setdefault("account_ap_sync.credentials_reported", set())
+        # Readable again later in this cursor: look for the item again (see _credentials_readable).
+        self.env.cr.cache.get("account_ap_sync.credentials_checked", set()).discard(self.id)
         if self.id not in reported:
             reported.add(self.id)
             _logger.error("AP Sync %s: the platform's credentials cannot be read: %s", self.code, error)

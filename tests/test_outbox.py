@@ -198,6 +198,10 @@ class TestOutbox(ReferencePlatformMixin, BillPipelineCase):
         self.deliver_all()
         self.assertEqual((held.state, held.attempts), ("done", 1))
         self.assertEqual(self.sent_statuses(), [("inv_other", "posted"), ("inv_held", "posted")])
+        # The credentials were read again: the item closes itself, with its activity.
+        self.assertEqual(item.state, "resolved")
+        self.assertIn("can be read again", item.resolution)
+        self.assertFalse(item.activity_ids)
 
     def test_platform_down_for_20_attempts_then_back(self):
         self.platform.retry_max_attempts = 30

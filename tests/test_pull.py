@@ -4,7 +4,7 @@ from unittest.mock import patch
 from odoo import fields
 from odoo.tests import tagged
 
-from .common import ApSyncCase, ReferencePlatformMixin, make_invoice, make_secret_unreadable
+from .common import API_KEY, ApSyncCase, ReferencePlatformMixin, make_invoice, make_secret_unreadable
 
 
 @tagged("post_install", "-at_install")
@@ -36,6 +36,13 @@ class TestPull(ReferencePlatformMixin, ApSyncCase):
             [("exception_type", "=", "credentials_unreadable"), ("platform_id", "=", self.platform.id)]
         )
         self.assertEqual(item.state, "open")
+        # The key is entered again: the next pull runs and the item closes itself.
+        self.platform.api_key = API_KEY
+        self.platform.pull_next_at = fields.Datetime.now() - timedelta(seconds=1)
+        self.env["ap.platform"]._cron_pull()
+        self.assertEqual(len(self.pull_calls()), 1)
+        self.assertEqual(len(self.stagings()), 3)
+        self.assertEqual(item.state, "resolved")
 
     def test_two_pages_and_a_429(self):
         self.server.fail_next(status=429, retry_after=120, path_prefix="/invoices")
