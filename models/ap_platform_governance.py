@@ -122,7 +122,7 @@ class ApPlatform(models.Model):
             leaving_shadow._release_shadow()
         if SCOPE_FIELDS & set(vals):
             self._release_out_of_scope()
-        if vals.get("shadow_mode") is False or SCOPE_FIELDS & set(vals):
+        if vals.get("shadow_mode") is False or vals.get("active") or SCOPE_FIELDS & set(vals):
             self._release_outbox()
         return result
 
@@ -145,6 +145,10 @@ class ApPlatform(models.Model):
         In shadow mode the one call allowed is the scheduled pull (``event_type`` "pull"): it only reads
         the platform's approved invoices, so that a pulled platform can be rehearsed too."""
         self.ensure_one()
+        if not self.active:
+            return _(
+                "Platform %s is archived: nothing is sent to it until it is restored.", self.display_name
+            )
         if self.neutralized:
             return _(
                 "Platform %s was neutralized (database copy): an administrator must re-enable it with new "

@@ -329,6 +329,21 @@ class TestEnvironmentGuard(ReferencePlatformMixin, GovernanceCase, HttpCase):
         self.assertEqual(self.connection_check()["type"], "success")
         self.assertFalse(message.held)
 
+    def test_archived_platform_holds_its_outbox_until_restored(self):
+        message = self.env["ap.sync.outbox"]._enqueue(
+            self.platform, "erp_status", "POST", "/invoices/x/erp-status", {"status": "posted"}, "invoice:x"
+        )
+        self.platform.action_archive()
+        self.env["ap.sync.outbox"]._cron_deliver()
+        self.assertEqual((message.state, message.held, message.attempts), ("pending", True, 0))
+        self.assertIn("archived", message.last_error)
+        self.assertEqual(self.server.requests_log, [], "no call to an archived platform")
+        self.platform.action_unarchive()
+        self.assertEqual((message.held, message.next_attempt_at), (False, False))
+        self.env["ap.sync.outbox"]._cron_deliver()
+        self.assertEqual((message.state, message.attempts), ("done", 1))
+        self.assertEqual([entry["path"] for entry in self.server.requests_log], ["/invoices/x/erp-status"])
+
     def test_production_platform_refused_from_another_url(self):
         self.platform.sudo().registered_base_url = "https://erp.example.com"
         params = self.connection_check()
