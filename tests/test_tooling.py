@@ -24,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from odoo.tools import config
@@ -252,11 +253,13 @@ def test_prefork_server_starts_without_traceback():
             log_path.unlink(missing_ok=True)
 
 
-def test_wheel_builds_with_whool_and_carries_the_python_dependencies(tmp_path):
-    """``pip wheel --no-deps .`` in a clone named after the addon (whool names the wheel after the folder)."""
+@pytest.mark.parametrize("folder", ["account_ap_sync", "main"])
+def test_wheel_builds_with_whool_and_carries_the_python_dependencies(tmp_path, folder):
+    """``pip wheel --no-deps .`` in a clone, named after the addon or not: the package is named after
+    the addon either way (whool would name it after the folder; tools/packaging/whool_backend.py)."""
     import zipfile
 
-    clone = tmp_path / "account_ap_sync"
+    clone = tmp_path / folder
     _fresh_copy(clone)
     # whool lists the files to pack with git: give the copy a repository of its own.
     for command in (["git", "init", "-q"], ["git", "add", "-A"],
