@@ -22,10 +22,12 @@ ADDON_NAME = "account_ap_sync"
 
 @contextlib.contextmanager
 def _addon_dir():
-    """The directory to give whool: the clone itself, or a link named after the addon (with a whool
-    whose internals differ from the 1.x ones used here: the clone itself, named as whool names it)."""
+    """The directory to give whool: the clone itself when it is named after the addon, else a link
+    named after the addon. whool's internals called here (``_build_wheel``, ``_build_sdist``,
+    ``_get_metadata``, ``_make_dist_info``) have the same signatures in every 1.x release, which
+    ``pyproject.toml`` requires; its public hooks are these same calls with ``Path.cwd()``."""
     here = Path.cwd()
-    if here.name == ADDON_NAME or not hasattr(_whool, "_build_wheel"):
+    if here.name == ADDON_NAME:
         yield here
         return
     with tempfile.TemporaryDirectory(prefix="ap-sync-whool-") as tmp:
@@ -46,15 +48,11 @@ def _fix_editable_link(addon_dir):
 
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     with _addon_dir() as addon_dir:
-        if addon_dir == Path.cwd():
-            return _whool.build_wheel(wheel_directory, config_settings, metadata_directory)
         return _whool._build_wheel(addon_dir, Path(wheel_directory), editable=False)
 
 
 def build_editable(wheel_directory, config_settings=None, metadata_directory=None):
     with _addon_dir() as addon_dir:
-        if addon_dir == Path.cwd():
-            return _whool.build_editable(wheel_directory, config_settings, metadata_directory)
         name = _whool._build_wheel(addon_dir, Path(wheel_directory), editable=True)
         _fix_editable_link(addon_dir)
         return name
@@ -62,15 +60,11 @@ def build_editable(wheel_directory, config_settings=None, metadata_directory=Non
 
 def build_sdist(sdist_directory, config_settings=None):
     with _addon_dir() as addon_dir:
-        if addon_dir == Path.cwd():
-            return _whool.build_sdist(sdist_directory, config_settings)
         return _whool._build_sdist(addon_dir, Path(sdist_directory))
 
 
 def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
     with _addon_dir() as addon_dir:
-        if addon_dir == Path.cwd():
-            return _whool.prepare_metadata_for_build_wheel(metadata_directory, config_settings)
         return _whool._make_dist_info(_whool._get_metadata(addon_dir), Path(metadata_directory))
 
 
