@@ -48,6 +48,7 @@ from . import (
     ap_sync_reconciliation,
     ap_sync_reconciliation_line,
     ap_vendor_request,
+    decimal_precision,
     ir_cron,
     ir_sequence,
     res_company,

@@ -97,14 +97,12 @@ class ApInvoiceStaging(models.Model):
             payload_attachment_id=event.payload_attachment_id.id,
             payload_sha256=event.payload_sha256,
         )
-        # The lines' company in their INSERT, as the related field computes it (so is the priority,
-        # below): the rows are written once, and neither is computed again (see after the create).
-        for command in values["line_ids"]:
-            if command[0] == 0:
-                command[2]["company_id"] = platform.company_id.id
         if not staging:
             # No chatter work at intake: no creation message, follower or tracking (a webhook per invoice).
             Staging = self.with_context(tracking_disable=True)
+            # The lines go in one INSERT of their own after the record's (_intake_insert), with the
+            # company as their related field computes it.
+            line_values = [command[2] for command in values.pop("line_ids") if command[0] == 0]
             values.update(
                 platform_id=platform.id,
                 company_id=platform.company_id.id,
@@ -116,10 +114,10 @@ class ApInvoiceStaging(models.Model):
                 staging = Staging.create(values).with_env(self.env)
             except pg_errors.UniqueViolation as exc:
                 raise ConcurrentIntake(data["id"]) from exc
-            # The priority and the lines' company were given as their computations give them: Odoo
-            # need not compute them again when the record is flushed.
+            # The priority was given as its computation gives it: Odoo need not compute it again when
+            # the record is flushed.
             self.env.remove_to_compute(self._fields["priority"], staging)
-            self.env.remove_to_compute(staging.line_ids._fields["company_id"], staging.line_ids)
+            self.env["ap.invoice.staging.line"]._intake_insert(staging, line_values)
             event._mark("applied", staging=staging)
             return staging
         return staging._intake_new_version(event, data, values)

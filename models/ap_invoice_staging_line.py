@@ -1,5 +1,5 @@
 from odoo import _, api, fields, models
-from odoo.tools import float_compare
+from odoo.tools import SQL, float_compare
 
 from .ap_invoice_staging import to_decimal
 from .ap_invoice_staging_engine import batch_lookup
@@ -57,6 +57,59 @@ class ApInvoiceStagingLine(models.Model):
             "account_code": line.get("account_code") or False,
             "analytic": line.get("analytic") or False,
         }
+
+    @api.model
+    def _intake_insert(self, staging, vals_list):
+        """Insert ``vals_list`` (``_prepare_from_line`` values) as the lines of ``staging``, a record the
+        intake has just created, in one statement; returns the lines.
+
+        The rows ``create`` would write: the mixin's input rules, the defaults of the fields not given,
+        each field's own conversion (the floats rounded to their precision), the log-access columns and
+        the company of the staging record (the stored related field). Without ``create``'s work per
+        line, which a line as received does not need: no stored field computed from a line, no
+        constraint, no tracking (about 2 ms of a webhook of five lines). Later versions of the document
+        replace the lines through ``write`` (``_intake_new_version``).
+        """
+        if not vals_list:
+            return self.browse()
+        stored = {
+            name
+            for name, field in self._fields.items()
+            if field.store and field.column_type and name not in models.MAGIC_COLUMNS
+        }
+        given = {name for vals in vals_list for name in vals} | {"staging_id", "company_id"}
+        if not given <= stored:  # a value that is not a column of the row (an extension's): create does it
+            return self.create(
+                [dict(vals, staging_id=staging.id, company_id=staging.company_id.id) for vals in vals_list]
+            )
+        for vals in vals_list:
+            self._check_input_vals(vals)
+        # The same defaults for every line (the fields' own, the context's, ir.default's), asked once.
+        defaults = self.default_get(sorted(stored - given))
+        row_defaults = dict(defaults, staging_id=staging.id, company_id=staging.company_id.id)
+        columns = sorted(given | set(defaults))
+        record = self.browse()
+        now, uid = self.env.cr.now(), self.env.uid
+        rows = []
+        for vals in vals_list:
+            values = {**row_defaults, **vals}
+            row = [
+                self._fields[name].convert_to_column_insert(values[name], record, values)
+                if name in values
+                else None
+                for name in columns
+            ]
+            rows.append(SQL("(%s)", SQL(", ").join([*row, uid, now, uid, now])))
+        self.env.cr.execute(SQL(
+            "INSERT INTO %s (%s) VALUES %s RETURNING id",
+            SQL.identifier(self._table),
+            SQL(", ").join(SQL.identifier(name) for name in [*columns, *models.LOG_ACCESS_COLUMNS]),
+            SQL(", ").join(rows),
+        ))  # fmt: skip
+        lines = self.browse(row[0] for row in self.env.cr.fetchall())
+        # The staging record's cached (empty) lines are read again when asked for.
+        staging.invalidate_recordset(["line_ids"])
+        return lines
 
 
 class ApInvoiceStagingLineMatching(models.Model):

@@ -7,6 +7,7 @@ from psycopg2 import errors as pg_errors
 from odoo import api, fields, models
 
 from ..utils import schema
+from .decimal_precision import remembered_precisions
 
 _logger = logging.getLogger(__name__)
 
@@ -124,7 +125,10 @@ class ApSyncEvent(models.Model):
         event._attach_payload(raw_body)
         handler = self._get_event_handlers().get(event_type)
         if handler:
-            getattr(event, handler)(data)
+            # The document's values are converted in this one transaction: its decimal precisions are
+            # read once (models/decimal_precision.py), not at every value.
+            with remembered_precisions(self.env):
+                getattr(event, handler)(data)
         return 202, event._answer("accepted"), event
 
     @api.model

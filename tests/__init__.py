@@ -5,6 +5,7 @@ from . import (
     test_governance,
     test_input_guard,
     test_input_property,
+    test_intake_rows,
     test_operations,
     test_outbox,
     test_platform_answers,
