@@ -344,6 +344,31 @@ class TestEnvironmentGuard(ReferencePlatformMixin, GovernanceCase, HttpCase):
         self.assertEqual((message.state, message.attempts), ("done", 1))
         self.assertEqual([entry["path"] for entry in self.server.requests_log], ["/invoices/x/erp-status"])
 
+    def test_held_backlog_does_not_stop_the_other_platforms(self):
+        """More held messages than a claimed group, ahead in the queue: the same run holds them all and
+        still delivers the other platform's message (a run that stopped at a group of held messages
+        would deliver nothing until the whole backlog was held, one group per run)."""
+        Outbox = self.env["ap.sync.outbox"]
+        other = self.env["ap.platform"].create(
+            {"name": "Other platform", "code": "test_other", "base_url": self.server.url, "api_key": API_KEY}
+        )
+        backlog_size = 2 * Outbox._get_group_size() + 1
+        backlog = Outbox.browse([
+            Outbox._enqueue(self.platform, "erp_status", "POST", f"/invoices/b{n}/erp-status",
+                            {"status": "posted"}, f"invoice:b{n}").id
+            for n in range(backlog_size)
+        ])  # fmt: skip
+        message = Outbox._enqueue(
+            other, "erp_status", "POST", "/invoices/o/erp-status", {"status": "posted"}, "invoice:o"
+        )
+        self.platform.action_archive()
+        Outbox._cron_deliver()
+        self.assertEqual((message.state, message.attempts), ("done", 1))
+        self.assertEqual(set(backlog.mapped("held")), {True})
+        self.assertEqual(set(backlog.mapped("attempts")), {0})
+        self.assertEqual(set(backlog.mapped("state")), {"pending"})
+        self.assertEqual([entry["path"] for entry in self.server.requests_log], ["/invoices/o/erp-status"])
+
     def test_production_platform_refused_from_another_url(self):
         self.platform.sudo().registered_base_url = "https://erp.example.com"
         params = self.connection_check()
